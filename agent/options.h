@@ -1,0 +1,69 @@
+/*
+ * options.h - the agent's configuration: parsing and validation.
+ *
+ * Sources, highest precedence first: the -agentpath option string
+ * (key=value pairs separated by ','), PYRITE_<KEY> environment variables,
+ * then the Pyroscope Java agent's PYROSCOPE_* variables, so users can switch
+ * agents without rewriting their configuration.  Parsing is pure (the
+ * environment lookup is injected) so it is unit-tested without a JVM.
+ *
+ * Threads: parsed once in Agent_OnLoad; read-only afterwards.
+ * Invariant: a successfully parsed pyr_options is fully validated; any
+ * problem yields one message naming the key and value, and the caller turns
+ * profiling off instead of failing the JVM.
+ */
+#ifndef PYRITE_OPTIONS_H
+#define PYRITE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PYR_MAX_LABELS 32
+#define PYR_OPT_STR_MAX 1024
+
+enum pyr_cpu_engine {
+  PYR_ENGINE_ITIMER = 0, /* setitimer(ITIMER_PROF): one process-wide timer */
+  PYR_ENGINE_CPU = 1,    /* per-thread CPU-clock timers (timer_create) */
+  PYR_ENGINE_NONE = 2,
+};
+
+typedef struct pyr_label {
+  char *key;
+  char *value;
+} pyr_label;
+
+typedef struct pyr_options {
+  enum pyr_cpu_engine event;
+  uint64_t interval_ns;   /* CPU sampling period */
+  uint64_t wall_ns;       /* 0 = wall-clock sampling off */
+  uint64_t alloc_bytes;   /* 0 = allocation sampling off */
+  uint64_t lock_ns;       /* UINT64_MAX = lock profiling off */
+  uint64_t upload_ns;     /* period of one JFR chunk / upload */
+  uint32_t jstackdepth;
+  int log_level;          /* enum pyr_log_level */
+  char *file;             /* JFR output path or NULL */
+  char *server;           /* base URL or NULL */
+  char *app;              /* application name */
+  char *auth_token, *basic_user, *basic_password, *tenant;
+  size_t nlabels;
+  pyr_label labels[PYR_MAX_LABELS];
+} pyr_options;
+
+#define PYR_LOCK_OFF UINT64_MAX
+
+typedef const char *(*pyr_getenv_fn)(const char *name);
+
+/* Parses `optstr` (may be NULL or empty) with environment fallbacks looked up
+ * through `getenv_fn` (may be NULL: no environment).  Returns 0 on success;
+ * on error returns -1 and writes one human-readable line to err. */
+int pyr_options_parse(pyr_options *o, const char *optstr, pyr_getenv_fn getenv_fn,
+                      char *err, size_t errlen);
+void pyr_options_free(pyr_options *o);
+
+/* "10ms", "250us", "2s", "1m", "1h", "100ns"; a bare number is ns. */
+int pyr_parse_duration(const char *s, uint64_t *out_ns);
+/* "512k", "1m", "2g", "4096", "64kb"; powers of 1024; bare number = bytes. */
+int pyr_parse_bytes(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,543 @@
+/*
+ * profiler.c - the profiling session (see profiler.h).
+ *
+ * Data flow: signal handler -> ring (bounded, lock-free) -> drain() on the
+ * agent thread -> window (deduplicated stacks + compact events) ->
+ * write_window() resolves names and emits one JFR chunk per window.
+ *
+ * Bounds, all fixed at init: ring bytes, stacks and frames per window,
+ * events per window, cached methods.  Every overflow is counted and shows
+ * up in the stats line; none blocks the application.
+ */
+#include "profiler.h"
+
+#include "cpu_engine.h"
+#include "jfr_writer.h"
+#include "log.h"
+#include "stackdb.h"
+#include "threads.h"
+#include "u64map.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RING_BYTES (2u << 20)
+#define MAX_STACKS 65536
+#define MAX_FRAMES (1u << 20)
+#define MAX_EVENTS (1u << 18)
+#define MAX_METHODS 65536
+#define DRAIN_PERIOD_NS 10000000ull
+#define RESCAN_PERIOD_NS 1000000000ull
+#define CHUNK_MAX_BYTES (64u << 20)
+#define KEY_BASE_SHIFT 24
+#define MAX_COPIES 16 /* cap on events emitted for one overrun sample */
+
+struct event {
+  uint64_t ticks;
+  uint64_t weight;
+  uint32_t tid;
+  uint32_t stack;
+  uint16_t kind;
+  uint16_t state;
+};
+
+static struct {
+  pyr_options opt;
+  int initialized, started;
+  pyr_ring ring;
+  pyr_stackdb *stacks;
+  pyr_symbols *symbols;
+  struct event *events;
+  size_t nevents;
+  pyr_frame *scratch;      /* max_depth + 1 frames */
+  pyr_jfr_frame *jframes;  /* max_depth + 1 frames */
+  int fd;                  /* file= output, -1 if none */
+  uint64_t window_start_ticks, window_start_nanos;
+  uint64_t chunk_seq;
+  pthread_mutex_t work;
+  pthread_mutex_t stop_lock;
+  pthread_cond_t stop_cond;
+  int stopping;
+  /* counters owned by whoever holds `work` */
+  uint64_t events_dropped, chunks_written, chunk_bytes, chunk_errors, jfr_dropped;
+  uint64_t methods_prepared, methods_capped;
+} P = {.fd = -1,
+       .work = PTHREAD_MUTEX_INITIALIZER,
+       .stop_lock = PTHREAD_MUTEX_INITIALIZER,
+       .stop_cond = PTHREAD_COND_INITIALIZER};
+
+static uint64_t clock_ns(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void open_window(void) {
+  P.window_start_ticks = clock_ns(CLOCK_MONOTONIC);
+  P.window_start_nanos = clock_ns(CLOCK_REALTIME);
+}
+
+int pyr_profiler_init(pyr_options *opts, pyr_agct_fn agct, pyr_resolve_fn resolve,
+                      void *resolve_ctx) {
+  int rc;
+  P.opt = *opts;
+  memset(opts, 0, sizeof(*opts));
+  if ((rc = pyr_ring_init(&P.ring, RING_BYTES)) != 0) {
+    pyr_error("cannot allocate the sample ring: %s; profiling disabled", strerror(-rc));
+    return -1;
+  }
+  pyr_sampler_config sc = {.ring = &P.ring, .agct = agct,
+                           .max_depth = P.opt.jstackdepth,
+                           .interval_ns = P.opt.interval_ns};
+  if ((rc = pyr_sampler_init(&sc)) != 0) {
+    pyr_error("cannot allocate stack buffers: %s; profiling disabled", strerror(-rc));
+    return -1;
+  }
+  P.stacks = pyr_stackdb_new(MAX_STACKS, MAX_FRAMES);
+  P.symbols = pyr_symbols_new(MAX_METHODS, resolve, resolve_ctx);
+  P.events = calloc(MAX_EVENTS, sizeof(struct event));
+  P.scratch = calloc(P.opt.jstackdepth + 2, sizeof(pyr_frame));
+  P.jframes = calloc(P.opt.jstackdepth + 2, sizeof(pyr_jfr_frame));
+  if (!P.stacks || !P.symbols || !P.events || !P.scratch || !P.jframes) {
+    pyr_error("out of memory while initialising; profiling disabled");
+    return -1;
+  }
+  if (P.opt.file) {
+    P.fd = open(P.opt.file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (P.fd < 0) {
+      pyr_error("cannot open file=%s: %s; profiling disabled", P.opt.file, strerror(errno));
+      return -1;
+    }
+  }
+  if (P.opt.server)
+    pyr_warn("server=%s: shipping to a server is not available in this build yet; "
+             "use file= for now", P.opt.server);
+  if (P.opt.wall_ns || P.opt.alloc_bytes || P.opt.lock_ns != PYR_LOCK_OFF)
+    pyr_warn("wall=, alloc= and lock= are not available in this build yet; only CPU "
+             "profiling runs");
+  if (!P.opt.file && !P.opt.server)
+    pyr_warn("neither file= nor server= is set: samples are collected but not written");
+  P.initialized = 1;
+  return 0;
+}
+
+int pyr_profiler_start(void) {
+  int rc;
+  if (!P.initialized || P.started)
+    return -1;
+  open_window();
+  if (P.opt.event == PYR_ENGINE_NONE)
+    goto out;
+  if ((rc = pyr_sampler_install()) != 0) {
+    if (rc == -EBUSY)
+      pyr_error("SIGPROF already has a handler (another profiler?); CPU profiling disabled");
+    else
+      pyr_error("cannot install the SIGPROF handler: %s; CPU profiling disabled",
+                strerror(-rc));
+    goto out;
+  }
+  pyr_sampler_enable(1);
+  if ((rc = pyr_cpu_engine_start(P.opt.event, P.opt.interval_ns)) != 0) {
+    pyr_sampler_enable(0);
+    pyr_error("cannot arm the %s timer: %s; CPU profiling disabled",
+              P.opt.event == PYR_ENGINE_ITIMER ? "itimer" : "per-thread CPU", strerror(-rc));
+  }
+out:
+  P.started = 1;
+  return 0;
+}
+
+/* ---- aggregation (caller holds P.work) ---- */
+
+static uint32_t synthetic_stack(const pyr_sample *s) {
+  pyr_frame f = {.bci = s->num_frames, .pad = 0, .method = 0};
+  /* Threads without a JNIEnv (GC, JIT, VM threads) are named after the
+   * thread, which is what a user needs to see where JVM CPU goes. */
+  if (s->num_frames == PYR_NO_JAVA_ENV)
+    f.method = s->tid;
+  return pyr_stackdb_intern(P.stacks, &f, 1, 0);
+}
+
+static void add_event(const pyr_sample *s, uint32_t stack) {
+  if (P.nevents == MAX_EVENTS) {
+    P.events_dropped++;
+    return;
+  }
+  struct event *e = &P.events[P.nevents++];
+  e->ticks = s->ticks;
+  e->weight = s->weight;
+  e->tid = s->tid;
+  e->stack = stack;
+  e->kind = s->kind;
+  e->state = s->state;
+}
+
+static void drain(void) {
+  const pyr_sample *s;
+  uint32_t len;
+  while ((s = pyr_ring_peek(&P.ring, &len)) != NULL) {
+    uint32_t stack;
+    if (len < sizeof(pyr_sample) || len < pyr_sample_size(s->num_frames)) {
+      pyr_ring_release(&P.ring); /* cannot happen unless memory is corrupt */
+      continue;
+    }
+    if (s->num_frames > 0)
+      stack = pyr_stackdb_intern(P.stacks, s->frames, (uint32_t)s->num_frames, s->flags);
+    else
+      stack = synthetic_stack(s);
+    add_event(s, stack);
+    pyr_ring_release(&P.ring);
+  }
+}
+
+/* ---- chunk writing (caller holds P.work) ---- */
+
+static const char *status_name(int32_t code) {
+  switch (code) {
+  case 0: return "no_Java_frame";
+  case -1: return "no_class_load";
+  case -2: return "GC_active";
+  case -3: return "unknown_not_Java";
+  case -4: return "not_walkable_not_Java";
+  case -5: return "unknown_Java";
+  case -6: return "not_walkable_Java";
+  case -7: return "unknown_state";
+  case -8: return "thread_exit";
+  case -9: return "deoptimization";
+  case -10: return "safepoint";
+  case PYR_NO_AGCT: return "no_AsyncGetCallTrace";
+  default: return "unknown_error";
+  }
+}
+
+struct chunk_ctx {
+  pyr_jfr *w;
+  pyr_u64map methods; /* jmethodID or synthetic id -> JFR method key */
+  pyr_u64map threads; /* tid -> JFR thread key */
+  uint64_t *stack_keys;
+};
+
+static uint64_t synthetic_method(struct chunk_ctx *c, const char *name, uint64_t cache_key) {
+  uint64_t key;
+  if (pyr_u64map_get(&c->methods, cache_key, &key))
+    return key;
+  key = pyr_jfr_method(c->w, pyr_jfr_class(c->w, "", 0), name, "()V", 0, false);
+  pyr_u64map_put(&c->methods, cache_key, key);
+  return key;
+}
+
+static uint64_t java_method(struct chunk_ctx *c, const pyr_method_info *m, uint64_t id) {
+  uint64_t key;
+  if (pyr_u64map_get(&c->methods, id, &key))
+    return key;
+  key = pyr_jfr_method(c->w, pyr_jfr_class(c->w, m->class_name, 0), m->name, m->signature,
+                       m->modifiers, false);
+  pyr_u64map_put(&c->methods, id, key);
+  return key;
+}
+
+#define SYNTH_STATUS (1ull << 63)
+#define SYNTH_THREAD (1ull << 62)
+#define SYNTH_MARKER (1ull << 61)
+
+static void convert_frame(struct chunk_ctx *c, const pyr_frame *f, pyr_jfr_frame *out) {
+  out->bci = f->bci >= 0 ? f->bci : -1;
+  out->line = 0;
+  out->type = PYR_JFR_FRAME_NATIVE;
+  if (f->method == 0 || f->bci == PYR_NO_JAVA_ENV) {
+    if (f->bci == PYR_NO_JAVA_ENV) {
+      char name[PYR_THREAD_NAME_MAX + 2], tname[PYR_THREAD_NAME_MAX];
+      int64_t jtid;
+      pyr_threads_lookup((uint32_t)f->method, tname, sizeof(tname), &jtid);
+      snprintf(name, sizeof(name), "[%s]", tname);
+      out->method = synthetic_method(c, name, SYNTH_THREAD | f->method);
+    } else {
+      out->method = synthetic_method(c, status_name(f->bci), SYNTH_STATUS | (uint32_t)f->bci);
+    }
+    return;
+  }
+  const pyr_method_info *m = pyr_symbols_lookup(P.symbols, f->method);
+  out->method = java_method(c, m, f->method);
+  out->line = pyr_method_line(m, f->bci);
+  /* AGCT does not say whether a frame is interpreted or compiled; BCI -3
+   * marks native (JNI) methods.  See docs/architecture.md. */
+  out->type = f->bci == -3 ? PYR_JFR_FRAME_NATIVE : PYR_JFR_FRAME_JIT;
+}
+
+static uint64_t stack_key(struct chunk_ctx *c, uint32_t id) {
+  const pyr_frame *frames;
+  uint32_t n = 0, flags = 0, k = 0;
+  if (c->stack_keys[id])
+    return c->stack_keys[id];
+  frames = pyr_stackdb_get(P.stacks, id, &n, &flags);
+  if (!frames) { /* PYR_STACK_OVERFLOW_ID */
+    P.jframes[0] = (pyr_jfr_frame){
+        .method = synthetic_method(c, "[storage_overflow]", SYNTH_MARKER | 1), .line = 0,
+        .bci = -1, .type = PYR_JFR_FRAME_NATIVE};
+    k = 1;
+  } else {
+    for (; k < n; k++)
+      convert_frame(c, &frames[k], &P.jframes[k]);
+    if (flags & PYR_SAMPLE_TRUNCATED) /* root-most: "the rest is missing" */
+      P.jframes[k++] = (pyr_jfr_frame){
+          .method = synthetic_method(c, "[truncated]", SYNTH_MARKER | 2), .line = 0,
+          .bci = -1, .type = PYR_JFR_FRAME_NATIVE};
+  }
+  c->stack_keys[id] = pyr_jfr_stack(c->w, P.jframes, k, (flags & PYR_SAMPLE_TRUNCATED) != 0);
+  return c->stack_keys[id];
+}
+
+static uint64_t thread_key(struct chunk_ctx *c, uint32_t tid) {
+  uint64_t key;
+  char name[PYR_THREAD_NAME_MAX];
+  int64_t java_tid;
+  if (pyr_u64map_get(&c->threads, tid, &key))
+    return key;
+  int java = pyr_threads_lookup(tid, name, sizeof(name), &java_tid);
+  key = pyr_jfr_thread(c->w, tid, name, java ? name : NULL, java_tid);
+  pyr_u64map_put(&c->threads, tid, key);
+  return key;
+}
+
+static void add_settings(pyr_jfr *w, uint64_t ticks) {
+  char buf[32];
+  pyr_jfr_active_setting(w, ticks, "event",
+                         P.opt.event == PYR_ENGINE_CPU ? "cpu"
+                         : P.opt.event == PYR_ENGINE_ITIMER ? "itimer" : "none");
+  snprintf(buf, sizeof(buf), "%llu", (unsigned long long)P.opt.interval_ns);
+  pyr_jfr_active_setting(w, ticks, "interval", buf);
+  snprintf(buf, sizeof(buf), "%u", P.opt.jstackdepth);
+  pyr_jfr_active_setting(w, ticks, "jstackdepth", buf);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = write(fd, p, n);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+static void emit_chunk(const uint8_t *data, size_t len) {
+  if (P.fd >= 0 && write_all(P.fd, data, len) != 0) {
+    pyr_error("writing %s failed: %s; no more chunks will be written", P.opt.file,
+              strerror(errno));
+    close(P.fd);
+    P.fd = -1;
+    P.chunk_errors++;
+  }
+}
+
+static void write_window(void) {
+  struct chunk_ctx c = {0};
+  uint8_t *out = NULL;
+  size_t len = 0;
+  uint64_t end = clock_ns(CLOCK_MONOTONIC);
+
+  if (P.nevents == 0)
+    goto reset;
+  pyr_jfr_config cfg = {.start_nanos = P.window_start_nanos,
+                        .start_ticks = P.window_start_ticks,
+                        .key_base = P.chunk_seq << KEY_BASE_SHIFT,
+                        .max_bytes = CHUNK_MAX_BYTES};
+  c.w = pyr_jfr_new(&cfg);
+  c.stack_keys = calloc(pyr_stackdb_count(P.stacks) + 2, sizeof(uint64_t));
+  if (!c.w || !c.stack_keys || pyr_u64map_init(&c.methods, MAX_METHODS * 2) != 0 ||
+      pyr_u64map_init(&c.threads, PYR_THREADS_MAX) != 0) {
+    P.chunk_errors++;
+    goto out;
+  }
+  add_settings(c.w, P.window_start_ticks);
+  for (size_t i = 0; i < P.nevents; i++) {
+    const struct event *e = &P.events[i];
+    uint64_t tk = thread_key(&c, e->tid), sk = stack_key(&c, e->stack);
+    /* A CPU timer overrun stands for several periods: emit one
+     * ExecutionSample per period so totals stay honest. */
+    uint64_t copies = P.opt.interval_ns ? e->weight / P.opt.interval_ns : 1;
+    if (copies < 1)
+      copies = 1;
+    if (copies > MAX_COPIES)
+      copies = MAX_COPIES;
+    for (uint64_t k = 0; k < copies; k++)
+      pyr_jfr_execution_sample(c.w, e->ticks, tk, sk, PYR_JFR_STATE_RUNNABLE);
+  }
+  P.jfr_dropped += pyr_jfr_dropped_events(c.w);
+  if (pyr_jfr_finish(c.w, end, &out, &len) != 0) {
+    P.chunk_errors++;
+    goto out;
+  }
+  emit_chunk(out, len);
+  P.chunks_written++;
+  P.chunk_bytes += len;
+  P.chunk_seq++;
+out:
+  free(out);
+  free(c.stack_keys);
+  pyr_u64map_free(&c.methods);
+  pyr_u64map_free(&c.threads);
+  pyr_jfr_free(c.w);
+reset:
+  P.nevents = 0;
+  pyr_stackdb_reset(P.stacks);
+  pyr_threads_purge_ended();
+  open_window();
+}
+
+/* ---- threads ---- */
+
+static int wait_stop(uint64_t ns) {
+  struct timespec ts;
+  int stopping;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += (long)(ns % 1000000000ull);
+  ts.tv_sec += (time_t)(ns / 1000000000ull) + ts.tv_nsec / 1000000000L;
+  ts.tv_nsec %= 1000000000L;
+  pthread_mutex_lock(&P.stop_lock);
+  if (!P.stopping)
+    pthread_cond_timedwait(&P.stop_cond, &P.stop_lock, &ts);
+  stopping = P.stopping;
+  pthread_mutex_unlock(&P.stop_lock);
+  return stopping;
+}
+
+void pyr_profiler_run(void) {
+  uint64_t last_rescan = clock_ns(CLOCK_MONOTONIC);
+  if (!P.initialized)
+    return;
+  while (!wait_stop(DRAIN_PERIOD_NS)) {
+    uint64_t now = clock_ns(CLOCK_MONOTONIC);
+    pthread_mutex_lock(&P.work);
+    if (!P.stopping) {
+      drain();
+      if (now - P.window_start_ticks >= P.opt.upload_ns)
+        write_window();
+    }
+    pthread_mutex_unlock(&P.work);
+    if (now - last_rescan >= RESCAN_PERIOD_NS) {
+      pyr_cpu_engine_rescan();
+      last_rescan = now;
+    }
+  }
+}
+
+void pyr_profiler_thread_start(void *jni_env, const char *name, int64_t java_tid) {
+  pyr_sampler_thread_attach(jni_env);
+  uint32_t tid = pyr_sampler_gettid();
+  pyr_threads_register(tid, name, java_tid);
+  if (P.started)
+    pyr_cpu_engine_thread_started(tid);
+}
+
+void pyr_profiler_thread_end(void) {
+  uint32_t tid = pyr_sampler_gettid();
+  pyr_sampler_thread_detach();
+  pyr_cpu_engine_thread_ended(tid);
+  pyr_threads_ended(tid);
+}
+
+void pyr_profiler_note_methods(uint64_t prepared, uint64_t capped) {
+  P.methods_prepared = prepared;
+  P.methods_capped = capped;
+}
+
+void pyr_profiler_format_stats(char *buf, size_t len) {
+  pyr_sampler_stats s;
+  pyr_ring_stats r;
+  pyr_symbols_stats y = {0};
+  pyr_cpu_engine_stats e;
+  size_t off = 0;
+
+  pyr_sampler_get_stats(&s);
+  pyr_ring_get_stats(&P.ring, &r);
+  pyr_cpu_engine_get_stats(&e);
+  if (P.symbols)
+    pyr_symbols_get_stats(P.symbols, &y);
+  uint64_t handled = 0;
+  for (unsigned i = 0; i < PYR_HIST_BUCKETS; i++)
+    handled += s.hist[i];
+#define PUT(...)                                                                           \
+  do {                                                                                     \
+    int n_ = snprintf(buf + off, off < len ? len - off : 0, __VA_ARGS__);                  \
+    if (n_ > 0)                                                                            \
+      off += (size_t)n_;                                                                   \
+  } while (0)
+  PUT("signals=%llu samples=%llu dropped=%llu dropped_ring=%llu dropped_busy=%llu "
+      "dropped_window=%llu nested=%llu stray=%llu no_env=%llu truncated=%llu overruns=%llu",
+      (unsigned long long)s.signals, (unsigned long long)s.samples,
+      (unsigned long long)(s.dropped_ring + s.dropped_busy + P.events_dropped),
+      (unsigned long long)s.dropped_ring, (unsigned long long)s.dropped_busy,
+      (unsigned long long)P.events_dropped, (unsigned long long)s.nested,
+      (unsigned long long)s.stray, (unsigned long long)s.no_env,
+      (unsigned long long)s.truncated, (unsigned long long)s.overruns);
+  PUT(" handler_p50_ns=%llu handler_p99_ns=%llu handler_max_ns=%llu handler_mean_ns=%llu",
+      (unsigned long long)pyr_sampler_hist_quantile(s.hist, 0.5),
+      (unsigned long long)pyr_sampler_hist_quantile(s.hist, 0.99),
+      (unsigned long long)s.handler_ns_max,
+      (unsigned long long)(handled ? s.handler_ns_total / handled : 0));
+  PUT(" ring_capacity=%llu ring_high_water=%llu", (unsigned long long)r.capacity,
+      (unsigned long long)r.high_water);
+  PUT(" agct_ok=%llu", (unsigned long long)s.agct_ok);
+  for (int i = 0; i < PYR_AGCT_CODES; i++)
+    if (s.agct_codes[i])
+      PUT(" agct_%s=%llu", status_name(-i), (unsigned long long)s.agct_codes[i]);
+  PUT(" chunks=%llu chunk_bytes=%llu chunk_errors=%llu jfr_dropped=%llu",
+      (unsigned long long)P.chunks_written, (unsigned long long)P.chunk_bytes,
+      (unsigned long long)P.chunk_errors, (unsigned long long)P.jfr_dropped);
+  PUT(" methods_cached=%llu method_stale=%llu methods_prepared=%llu methods_capped=%llu",
+      (unsigned long long)y.entries, (unsigned long long)y.stale,
+      (unsigned long long)P.methods_prepared, (unsigned long long)P.methods_capped);
+  PUT(" cpu_timers=%llu untimed_threads=%llu", (unsigned long long)e.timers_live,
+      (unsigned long long)e.untimed);
+#undef PUT
+}
+
+void pyr_profiler_shutdown(uint64_t deadline_ms) {
+  struct timespec until;
+  char stats[2048];
+
+  if (!P.initialized)
+    return;
+  pthread_mutex_lock(&P.stop_lock);
+  P.stopping = 1;
+  pthread_cond_broadcast(&P.stop_cond);
+  pthread_mutex_unlock(&P.stop_lock);
+  pyr_sampler_enable(0);
+  pyr_cpu_engine_stop();
+
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t)(deadline_ms / 1000);
+  until.tv_nsec += (long)(deadline_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  if (pthread_mutex_timedlock(&P.work, &until) == 0) {
+    drain();
+    write_window();
+    pthread_mutex_unlock(&P.work);
+  } else {
+    pyr_warn("final flush skipped: the agent thread did not yield within %llu ms",
+             (unsigned long long)deadline_ms);
+  }
+  if (P.fd >= 0) {
+    close(P.fd);
+    P.fd = -1;
+  }
+  if (pyr_log_enabled(PYR_LOG_INFO)) {
+    pyr_profiler_format_stats(stats, sizeof(stats));
+    pyr_info("stats %s", stats);
+  }
+  P.initialized = 0;
+}

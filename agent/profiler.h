@@ -1,0 +1,39 @@
+/*
+ * profiler.h - one profiling session: sampling setup, the aggregator loop,
+ * window sealing and JFR chunk output.
+ *
+ * Life cycle (driven by jvmti/):
+ *   Agent_OnLoad -> pyr_profiler_init()      options, ring, stripes, file
+ *   VMInit       -> pyr_profiler_start()     handler installed, timers armed
+ *   agent thread -> pyr_profiler_run()       drains the ring every 10 ms,
+ *                                            seals a window every `upload`
+ *   VMDeath      -> pyr_profiler_shutdown()  disarm, final flush under a
+ *                                            deadline, stats line
+ * Threads: init/start/shutdown on JVM callback threads; run on the agent
+ * thread; thread_start/thread_end on the thread they describe.  A mutex
+ * (`work`) serialises draining and chunk writing between the agent thread
+ * and the VMDeath flush; the signal handler never takes it.
+ */
+#ifndef PYRITE_PROFILER_H
+#define PYRITE_PROFILER_H
+
+#include "options.h"
+#include "sampler.h"
+#include "symbols.h"
+
+#include <stdint.h>
+
+/* Takes ownership of *opts (the caller's copy is zeroed). */
+int pyr_profiler_init(pyr_options *opts, pyr_agct_fn agct, pyr_resolve_fn resolve,
+                      void *resolve_ctx);
+int pyr_profiler_start(void);
+void pyr_profiler_run(void);
+void pyr_profiler_shutdown(uint64_t deadline_ms);
+void pyr_profiler_thread_start(void *jni_env, const char *name, int64_t java_tid);
+void pyr_profiler_thread_end(void);
+/* Formats the agent's counters as "key=value ..." into buf. */
+void pyr_profiler_format_stats(char *buf, size_t len);
+/* jvmti/ reports how many methods it pre-created jmethodIDs for. */
+void pyr_profiler_note_methods(uint64_t prepared, uint64_t capped);
+
+#endif

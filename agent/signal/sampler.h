@@ -1,0 +1,87 @@
+/*
+ * sampler.h - the SIGPROF handler and everything it touches.
+ *
+ * The handler takes a Java stack with AsyncGetCallTrace into one of a fixed
+ * set of preallocated scratch stripes, copies it into the sample ring and
+ * accounts its own cost.  It never blocks: a busy stripe, a full ring or a
+ * nested signal drops the sample and counts why.
+ *
+ * Threads: the handler runs on whichever thread the kernel interrupts.
+ * pyr_sampler_init/install run once on the JVM's OnLoad thread;
+ * pyr_sampler_thread_attach/detach run on the thread they describe
+ * (JVMTI ThreadStart/ThreadEnd/VMInit); the counters are read by the
+ * aggregator thread.
+ *
+ * Invariants: everything the handler touches is allocated at init and never
+ * freed; the handler stays installed for the life of the process (stopping
+ * means clearing `enabled` and disarming timers); the handler preserves
+ * errno and calls nothing but AGCT, clock_gettime and raw syscalls.
+ */
+#ifndef PYRITE_SIGNAL_SAMPLER_H
+#define PYRITE_SIGNAL_SAMPLER_H
+
+#include "ring.h"
+#include "sample.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* AsyncGetCallTrace(ASGCT_CallTrace *trace, jint depth, void *ucontext). */
+typedef void (*pyr_agct_fn)(void *trace, int32_t depth, void *ucontext);
+
+#define PYR_SAMPLER_STRIPES 16
+/* AGCT status codes are 0..-10; index = -code. */
+#define PYR_AGCT_CODES 11
+/* Handler-time histogram: 8 sub-buckets per power of two of nanoseconds. */
+#define PYR_HIST_SUB 8
+#define PYR_HIST_BUCKETS (64 * PYR_HIST_SUB)
+
+typedef struct pyr_sampler_stats {
+  uint64_t signals;        /* SIGPROF deliveries seen while enabled */
+  uint64_t samples;        /* samples written to the ring */
+  uint64_t dropped_ring;   /* ring full */
+  uint64_t dropped_busy;   /* every stripe tried was busy */
+  uint64_t nested;         /* signal arrived inside the handler */
+  uint64_t stray;          /* SIGPROF not from our timers (si_code) */
+  uint64_t no_env;         /* thread without a registered JNIEnv */
+  uint64_t truncated;      /* stack deeper than jstackdepth */
+  uint64_t overruns;       /* timer expirations folded into weights */
+  uint64_t agct_ok;
+  uint64_t agct_codes[PYR_AGCT_CODES];
+  uint64_t handler_ns_total;
+  uint64_t handler_ns_max;
+  uint64_t hist[PYR_HIST_BUCKETS];
+} pyr_sampler_stats;
+
+typedef struct pyr_sampler_config {
+  pyr_ring *ring;
+  pyr_agct_fn agct;       /* NULL: Java stacks disabled */
+  uint32_t max_depth;     /* jstackdepth */
+  uint64_t interval_ns;   /* weight of one CPU sample */
+} pyr_sampler_config;
+
+/* Allocates the stripes (mmap).  Returns 0 or -errno.  Not signal-safe. */
+int pyr_sampler_init(const pyr_sampler_config *cfg);
+/* Installs the SIGPROF handler unless another non-default handler is
+ * there (returns -EBUSY then: we never steal a signal).  Also blocks nothing;
+ * nested profiling signals are masked through sa_mask. */
+int pyr_sampler_install(void);
+void pyr_sampler_enable(int on);
+int pyr_sampler_enabled(void);
+
+/* Records the calling thread's JNIEnv for the handler (NULL to clear). */
+void pyr_sampler_thread_attach(void *jni_env);
+void pyr_sampler_thread_detach(void);
+/* The calling thread's kernel tid, cached in TLS when attached. */
+uint32_t pyr_sampler_gettid(void);
+
+void pyr_sampler_get_stats(pyr_sampler_stats *out);
+/* Value at quantile q (0..1) of a histogram, as the bucket's upper bound. */
+uint64_t pyr_sampler_hist_quantile(const uint64_t *hist, double q);
+/* Bucket index for a duration; exposed for tests. */
+unsigned pyr_sampler_hist_bucket(uint64_t ns);
+
+/* The handler itself, exposed so tests can drive it directly. */
+void pyr_sampler_on_sigprof(int sig, void *siginfo, void *ucontext);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * agent.c - Agent_OnLoad and the JVMTI event callbacks.
+ *
+ * What the JVM must do for AsyncGetCallTrace to work (and why):
+ *  - ClassLoad events enabled: without them AGCT returns -1 for everything;
+ *  - a jmethodID for every method before a signal can see it: AGCT only
+ *    looks ids up, it cannot create them, so ClassPrepare calls
+ *    GetClassMethods and VMInit sweeps the classes loaded before that;
+ *  - CompiledMethodLoad enabled: HotSpot then records debug info at
+ *    non-safepoint PCs, so inlined frames are attributed correctly;
+ *  - each thread's real JNIEnv stored in TLS at ThreadStart (the handler
+ *    must not call GetEnv).
+ * Failure policy: the agent never fails the JVM.  Any problem prints one
+ * "[pyrite]" line and the JVM continues without (some) profiling.
+ *
+ * Threads: OnLoad on the launcher thread; the callbacks on the threads the
+ * JVM posts them from; the agent thread runs pyr_profiler_run().
+ */
+#include "jvm.h"
+
+#include "log.h"
+#include "options.h"
+#include "profiler.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* jmethodIDs are never freed before JDK 26; stop creating them past this. */
+#define MAX_PREPARED_METHODS 4000000
+#define VMDEATH_FLUSH_MS 2000
+
+static pyr_jvm_ctx ctx;
+static _Atomic uint64_t prepared_methods, capped_methods;
+static jmethodID thread_get_id; /* java.lang.Thread.getId()J, cached */
+
+static void prepare_methods(jvmtiEnv *jvmti, jclass klass) {
+  jint count = 0;
+  jmethodID *methods = NULL;
+  if (atomic_load_explicit(&prepared_methods, memory_order_relaxed) >= MAX_PREPARED_METHODS) {
+    atomic_fetch_add_explicit(&capped_methods, 1, memory_order_relaxed);
+    return;
+  }
+  /* The call itself is the point: it makes the JVM create the ids. */
+  if ((*jvmti)->GetClassMethods(jvmti, klass, &count, &methods) == JVMTI_ERROR_NONE) {
+    atomic_fetch_add_explicit(&prepared_methods, (uint64_t)count, memory_order_relaxed);
+    (*jvmti)->Deallocate(jvmti, (unsigned char *)methods);
+  }
+}
+
+static void sweep_loaded_classes(jvmtiEnv *jvmti, JNIEnv *jni) {
+  jint count = 0;
+  jclass *classes = NULL;
+  if ((*jvmti)->GetLoadedClasses(jvmti, &count, &classes) != JVMTI_ERROR_NONE)
+    return;
+  for (jint i = 0; i < count; i++) {
+    jint status = 0;
+    if ((*jvmti)->GetClassStatus(jvmti, classes[i], &status) == JVMTI_ERROR_NONE &&
+        (status & JVMTI_CLASS_STATUS_PREPARED) && !(status & JVMTI_CLASS_STATUS_ARRAY))
+      prepare_methods(jvmti, classes[i]);
+    (*jni)->DeleteLocalRef(jni, classes[i]);
+  }
+  (*jvmti)->Deallocate(jvmti, (unsigned char *)classes);
+}
+
+static int64_t java_thread_id(JNIEnv *jni, jthread thread) {
+  if (!thread_get_id || !thread)
+    return -1;
+  jlong id = (*jni)->CallLongMethod(jni, thread, thread_get_id);
+  if ((*jni)->ExceptionCheck(jni)) {
+    (*jni)->ExceptionClear(jni);
+    return -1;
+  }
+  return (int64_t)id;
+}
+
+static void register_thread(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread) {
+  jvmtiThreadInfo info;
+  memset(&info, 0, sizeof(info));
+  if (thread && (*jvmti)->GetThreadInfo(jvmti, thread, &info) == JVMTI_ERROR_NONE) {
+    pyr_profiler_thread_start(jni, info.name, java_thread_id(jni, thread));
+    (*jvmti)->Deallocate(jvmti, (unsigned char *)info.name);
+    if (info.thread_group)
+      (*jni)->DeleteLocalRef(jni, info.thread_group);
+    if (info.context_class_loader)
+      (*jni)->DeleteLocalRef(jni, info.context_class_loader);
+  } else {
+    pyr_profiler_thread_start(jni, NULL, -1);
+  }
+}
+
+static void JNICALL on_class_load(jvmtiEnv *jvmti, JNIEnv *jni, jthread t, jclass k) {
+  /* Intentionally empty: enabling the event is what AGCT needs. */
+  (void)jvmti, (void)jni, (void)t, (void)k;
+}
+
+static void JNICALL on_class_prepare(jvmtiEnv *jvmti, JNIEnv *jni, jthread t, jclass k) {
+  (void)jni, (void)t;
+  prepare_methods(jvmti, k);
+}
+
+static void JNICALL on_compiled_method_load(jvmtiEnv *jvmti, jmethodID m, jint size,
+                                            const void *addr, jint nmap,
+                                            const jvmtiAddrLocationMap *map,
+                                            const void *compile_info) {
+  /* Intentionally empty: enabling the event turns on DebugNonSafepoints. */
+  (void)jvmti, (void)m, (void)size, (void)addr, (void)nmap, (void)map, (void)compile_info;
+}
+
+static void JNICALL on_thread_start(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread) {
+  register_thread(jvmti, jni, thread);
+}
+
+static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread) {
+  (void)jvmti, (void)jni, (void)thread;
+  pyr_profiler_thread_end();
+}
+
+static void JNICALL agent_thread_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg) {
+  (void)jvmti, (void)jni, (void)arg;
+  pyr_profiler_run();
+}
+
+static int start_agent_thread(jvmtiEnv *jvmti, JNIEnv *jni) {
+  jclass cls = (*jni)->FindClass(jni, "java/lang/Thread");
+  jmethodID init = cls ? (*jni)->GetMethodID(jni, cls, "<init>", "(Ljava/lang/String;)V") : NULL;
+  jstring name = (*jni)->NewStringUTF(jni, "pyrite-agent");
+  jobject thread = (init && name) ? (*jni)->NewObject(jni, cls, init, name) : NULL;
+  int rc = -1;
+  if ((*jni)->ExceptionCheck(jni))
+    (*jni)->ExceptionClear(jni);
+  if (thread && (*jvmti)->RunAgentThread(jvmti, thread, agent_thread_main, NULL,
+                                         JVMTI_THREAD_NORM_PRIORITY) == JVMTI_ERROR_NONE)
+    rc = 0;
+  if (thread)
+    (*jni)->DeleteLocalRef(jni, thread);
+  if (name)
+    (*jni)->DeleteLocalRef(jni, name);
+  if (cls)
+    (*jni)->DeleteLocalRef(jni, cls);
+  return rc;
+}
+
+static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread) {
+  jclass tcls = (*jni)->FindClass(jni, "java/lang/Thread");
+  if (tcls) {
+    thread_get_id = (*jni)->GetMethodID(jni, tcls, "getId", "()J");
+    (*jni)->DeleteLocalRef(jni, tcls);
+  }
+  if ((*jni)->ExceptionCheck(jni))
+    (*jni)->ExceptionClear(jni);
+  sweep_loaded_classes(jvmti, jni);
+  pyr_profiler_note_methods(atomic_load(&prepared_methods), atomic_load(&capped_methods));
+  register_thread(jvmti, jni, thread);
+  pyr_profiler_start();
+  if (start_agent_thread(jvmti, jni) != 0)
+    pyr_error("cannot start the pyrite-agent thread; samples will only be written at exit");
+}
+
+static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni) {
+  (void)jvmti, (void)jni;
+  pyr_profiler_note_methods(atomic_load(&prepared_methods), atomic_load(&capped_methods));
+  pyr_profiler_shutdown(VMDEATH_FLUSH_MS);
+}
+
+static const char *env_lookup(const char *name) { return getenv(name); }
+
+/* AGCT misbehaves on non-HotSpot VMs (OpenJ9 livelocks, Zing codes). */
+static int is_hotspot(jvmtiEnv *jvmti) {
+  char *vm_name = NULL;
+  int ok = 0;
+  if ((*jvmti)->GetSystemProperty(jvmti, "java.vm.name", &vm_name) == JVMTI_ERROR_NONE &&
+      vm_name) {
+    ok = strstr(vm_name, "HotSpot") != NULL || strstr(vm_name, "OpenJDK") != NULL;
+    (*jvmti)->Deallocate(jvmti, (unsigned char *)vm_name);
+  }
+  return ok;
+}
+
+static int setup_jvmti(jvmtiEnv *jvmti) {
+  jvmtiCapabilities want, potential;
+  jvmtiEventCallbacks cb;
+  static const jvmtiEvent events[] = {
+      JVMTI_EVENT_VM_INIT,      JVMTI_EVENT_VM_DEATH,     JVMTI_EVENT_CLASS_LOAD,
+      JVMTI_EVENT_CLASS_PREPARE, JVMTI_EVENT_THREAD_START, JVMTI_EVENT_THREAD_END,
+  };
+
+  memset(&want, 0, sizeof(want));
+  memset(&potential, 0, sizeof(potential));
+  (*jvmti)->GetPotentialCapabilities(jvmti, &potential);
+  want.can_get_line_numbers = potential.can_get_line_numbers;
+  want.can_get_source_file_name = potential.can_get_source_file_name;
+  want.can_generate_compiled_method_load_events =
+      potential.can_generate_compiled_method_load_events;
+  if ((*jvmti)->AddCapabilities(jvmti, &want) != JVMTI_ERROR_NONE)
+    return -1;
+
+  memset(&cb, 0, sizeof(cb));
+  cb.VMInit = on_vm_init;
+  cb.VMDeath = on_vm_death;
+  cb.ClassLoad = on_class_load;
+  cb.ClassPrepare = on_class_prepare;
+  cb.ThreadStart = on_thread_start;
+  cb.ThreadEnd = on_thread_end;
+  cb.CompiledMethodLoad = on_compiled_method_load;
+  if ((*jvmti)->SetEventCallbacks(jvmti, &cb, sizeof(cb)) != JVMTI_ERROR_NONE)
+    return -1;
+  for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+    if ((*jvmti)->SetEventNotificationMode(jvmti, JVMTI_ENABLE, events[i], NULL) !=
+        JVMTI_ERROR_NONE)
+      return -1;
+  if (want.can_generate_compiled_method_load_events)
+    (*jvmti)->SetEventNotificationMode(jvmti, JVMTI_ENABLE, JVMTI_EVENT_COMPILED_METHOD_LOAD,
+                                       NULL);
+  return 0;
+}
+
+JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved) {
+  pyr_options opt;
+  char err[512];
+  jvmtiEnv *jvmti = NULL;
+  pyr_agct_fn agct;
+
+  (void)reserved;
+  if (pyr_options_parse(&opt, options, env_lookup, err, sizeof(err)) != 0) {
+    fprintf(stderr, "[pyrite] error: %s; profiling disabled\n", err);
+    return JNI_OK;
+  }
+  pyr_log_set_level((enum pyr_log_level)opt.log_level);
+  if ((*vm)->GetEnv(vm, (void **)&jvmti, JVMTI_VERSION_1_2) != JNI_OK || !jvmti) {
+    pyr_error("this JVM offers no JVMTI 1.2 environment; profiling disabled");
+    goto fail;
+  }
+  ctx.vm = vm;
+  ctx.jvmti = jvmti;
+  agct = pyr_jvm_find_agct(jvmti);
+  if (!agct)
+    pyr_warn("AsyncGetCallTrace not found in this JVM; Java stacks are disabled");
+  else if (!is_hotspot(jvmti)) {
+    pyr_warn("not a HotSpot JVM; AsyncGetCallTrace is unsafe here, Java stacks disabled");
+    agct = NULL;
+  }
+  if (pyr_profiler_init(&opt, agct, pyr_jvm_resolve_method, &ctx) != 0)
+    goto fail; /* the profiler printed why */
+  if (setup_jvmti(jvmti) != 0) {
+    pyr_error("JVMTI setup failed (capabilities or events refused); profiling disabled");
+    goto fail;
+  }
+  pyr_debug("agent loaded (AsyncGetCallTrace %s)", agct ? "found" : "missing");
+  return JNI_OK;
+fail:
+  pyr_options_free(&opt);
+  return JNI_OK; /* never stop the application from starting */
+}
+
+JNIEXPORT jint JNICALL Agent_OnAttach(JavaVM *vm, char *options, void *reserved) {
+  (void)vm, (void)options, (void)reserved;
+  fprintf(stderr, "[pyrite] error: late attach is not supported; start the JVM with "
+                  "-agentpath or JAVA_TOOL_OPTIONS\n");
+  return JNI_ERR;
+}
+
+JNIEXPORT void JNICALL Agent_OnUnload(JavaVM *vm) {
+  (void)vm;
+  /* Nothing to free: signal handlers may still run, so memory they can
+   * touch lives until the process exits. */
+}
