@@ -1,0 +1,221 @@
+/* Unit tests for agent/signal/sampler.c, driving the handler directly with
+ * a fake AsyncGetCallTrace: samples reach the ring intact, status codes and
+ * missing JNIEnv are recorded, stray signals are rejected, errno survives,
+ * a full ring drops and counts, timer overruns scale the weight, and the
+ * timing histogram's quantiles are right. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sampler.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+typedef struct {
+  void *env;
+  int32_t num_frames;
+  pyr_frame *frames;
+} fake_trace;
+
+static int32_t fake_result = 3;
+static int fake_calls;
+
+static void fake_agct(void *trace, int32_t depth, void *uc) {
+  fake_trace *t = trace;
+  (void)uc;
+  fake_calls++;
+  assert_non_null(t->env);
+  if (fake_result <= 0) {
+    t->num_frames = fake_result;
+    return;
+  }
+  int32_t n = fake_result < depth ? fake_result : depth;
+  for (int32_t i = 0; i < n; i++) {
+    t->frames[i].bci = i;
+    t->frames[i].method = 0x1000 + (uint64_t)i;
+  }
+  t->num_frames = n;
+  errno = EAGAIN; /* the handler must restore the caller's errno */
+}
+
+static pyr_ring ring;
+static int dummy_env;
+
+static void fire(int code, int overrun) {
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  si.si_code = code;
+  si.si_overrun = overrun;
+  pyr_sampler_on_sigprof(SIGPROF, &si, NULL);
+}
+
+static const pyr_sample *next(void) {
+  uint32_t len;
+  const pyr_sample *s = pyr_ring_peek(&ring, &len);
+  if (s)
+    assert_int_equal(len, pyr_sample_size(s->num_frames));
+  return s;
+}
+
+static int setup_group(void **state) {
+  (void)state;
+  assert_int_equal(pyr_ring_init(&ring, 64 * 1024), 0);
+  pyr_sampler_config cfg = {.ring = &ring, .agct = fake_agct, .max_depth = 16,
+                            .interval_ns = 10000000};
+  assert_int_equal(pyr_sampler_init(&cfg), 0);
+  pyr_sampler_enable(1);
+  return 0;
+}
+
+static void drain_all(void) {
+  while (next())
+    pyr_ring_release(&ring);
+}
+
+static void test_sample_roundtrip(void **state) {
+  (void)state;
+  drain_all();
+  pyr_sampler_thread_attach(&dummy_env);
+  fake_result = 3;
+  errno = 1234;
+  fire(SI_KERNEL, 0);
+  assert_int_equal(errno, 1234);
+  const pyr_sample *s = next();
+  assert_non_null(s);
+  assert_int_equal(s->kind, PYR_SAMPLE_CPU);
+  assert_int_equal(s->state, PYR_STATE_RUNNABLE);
+  assert_int_equal(s->num_frames, 3);
+  assert_int_equal(s->weight, 10000000);
+  assert_int_equal(s->tid, pyr_sampler_gettid());
+  assert_true(s->ticks > 0);
+  assert_int_equal(s->frames[2].method, 0x1002);
+  assert_int_equal(s->frames[2].bci, 2);
+  assert_int_equal(s->flags, 0);
+  pyr_ring_release(&ring);
+}
+
+static void test_truncation_flag(void **state) {
+  (void)state;
+  drain_all();
+  pyr_sampler_thread_attach(&dummy_env);
+  fake_result = 100; /* deeper than max_depth 16 */
+  fire(SI_KERNEL, 0);
+  const pyr_sample *s = next();
+  assert_non_null(s);
+  assert_int_equal(s->num_frames, 16);
+  assert_true(s->flags & PYR_SAMPLE_TRUNCATED);
+  pyr_ring_release(&ring);
+}
+
+static void test_status_codes_and_no_env(void **state) {
+  pyr_sampler_stats st;
+  (void)state;
+  drain_all();
+  pyr_sampler_thread_attach(&dummy_env);
+  fake_result = -5;
+  fire(SI_TIMER, 0);
+  const pyr_sample *s = next();
+  assert_non_null(s);
+  assert_int_equal(s->num_frames, -5);
+  pyr_ring_release(&ring);
+  pyr_sampler_get_stats(&st);
+  assert_true(st.agct_codes[5] >= 1);
+
+  pyr_sampler_thread_detach();
+  int before = fake_calls;
+  fire(SI_KERNEL, 0);
+  assert_int_equal(fake_calls, before); /* AGCT never called without env */
+  s = next();
+  assert_non_null(s);
+  assert_int_equal(s->num_frames, PYR_NO_JAVA_ENV);
+  pyr_ring_release(&ring);
+}
+
+static void test_stray_and_disabled(void **state) {
+  pyr_sampler_stats a, b;
+  (void)state;
+  drain_all();
+  pyr_sampler_thread_attach(&dummy_env);
+  pyr_sampler_get_stats(&a);
+  fire(SI_USER, 0); /* kill -PROF from outside */
+  fire(SI_TKILL, 0);
+  pyr_sampler_enable(0);
+  fire(SI_KERNEL, 0);
+  pyr_sampler_enable(1);
+  pyr_sampler_get_stats(&b);
+  assert_int_equal(b.stray - a.stray, 2);
+  assert_int_equal(b.samples, a.samples);
+  assert_null(next());
+}
+
+static void test_overrun_weight(void **state) {
+  (void)state;
+  drain_all();
+  pyr_sampler_thread_attach(&dummy_env);
+  fake_result = 2;
+  fire(SI_TIMER, 3);
+  const pyr_sample *s = next();
+  assert_non_null(s);
+  assert_int_equal(s->weight, 4 * 10000000ull);
+  pyr_ring_release(&ring);
+}
+
+static void test_full_ring_drops_and_counts(void **state) {
+  pyr_sampler_stats a, b;
+  (void)state;
+  drain_all();
+  pyr_sampler_thread_attach(&dummy_env);
+  fake_result = 16;
+  pyr_sampler_get_stats(&a);
+  int fired = 0, got = 0;
+  for (; fired < 1000; fired++)
+    fire(SI_KERNEL, 0);
+  pyr_sampler_get_stats(&b);
+  while (next()) {
+    got++;
+    pyr_ring_release(&ring);
+  }
+  assert_true(b.dropped_ring - a.dropped_ring > 0);
+  assert_int_equal((uint64_t)got + (b.dropped_ring - a.dropped_ring), (uint64_t)fired);
+  assert_int_equal(b.samples - a.samples, (uint64_t)got);
+}
+
+static void test_histogram(void **state) {
+  static uint64_t hist[PYR_HIST_BUCKETS];
+  (void)state;
+  /* Buckets are monotonic and within 12.5% of the value. */
+  uint64_t values[] = {0, 1, 7, 8, 15, 16, 100, 1000, 1999, 2000, 20000, 1000000, 1ull << 40};
+  for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+    memset(hist, 0, sizeof(hist));
+    hist[pyr_sampler_hist_bucket(values[i])] = 1;
+    uint64_t up = pyr_sampler_hist_quantile(hist, 0.5);
+    assert_true(up >= values[i]);
+    assert_true(up <= values[i] + values[i] / 8 + 1);
+  }
+  /* 90 samples at ~1us, 10 at ~50us: p50 ~1us, p99 ~50us. */
+  memset(hist, 0, sizeof(hist));
+  hist[pyr_sampler_hist_bucket(1000)] = 90;
+  hist[pyr_sampler_hist_bucket(50000)] = 10;
+  assert_true(pyr_sampler_hist_quantile(hist, 0.5) < 1200);
+  assert_true(pyr_sampler_hist_quantile(hist, 0.99) >= 50000);
+  assert_true(pyr_sampler_hist_quantile(hist, 0.99) < 60000);
+  memset(hist, 0, sizeof(hist));
+  assert_int_equal(pyr_sampler_hist_quantile(hist, 0.5), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sample_roundtrip),
+      cmocka_unit_test(test_truncation_flag),
+      cmocka_unit_test(test_status_codes_and_no_env),
+      cmocka_unit_test(test_stray_and_disabled),
+      cmocka_unit_test(test_overrun_weight),
+      cmocka_unit_test(test_full_ring_drops_and_counts),
+      cmocka_unit_test(test_histogram),
+  };
+  return cmocka_run_group_tests(tests, setup_group, NULL);
+}
