@@ -20,8 +20,7 @@
 /* First allocation; small enough for the many tiny buffers of the writer. */
 #define PYR_BUF_MIN_CAP 64u
 
-void pyr_buf_init(pyr_buf *b, size_t limit)
-{
+void pyr_buf_init(pyr_buf *b, size_t limit) {
   b->data = NULL;
   b->len = 0;
   b->cap = 0;
@@ -29,8 +28,7 @@ void pyr_buf_init(pyr_buf *b, size_t limit)
   b->overflow = false;
 }
 
-void pyr_buf_free(pyr_buf *b)
-{
+void pyr_buf_free(pyr_buf *b) {
   free(b->data);
   b->data = NULL;
   b->len = 0;
@@ -38,16 +36,14 @@ void pyr_buf_free(pyr_buf *b)
   b->overflow = false;
 }
 
-void pyr_buf_reset(pyr_buf *b)
-{
+void pyr_buf_reset(pyr_buf *b) {
   b->len = 0;
   b->overflow = false;
 }
 
 /* Doubling keeps appends amortised O(1); clamping to the limit keeps the
  * allocation itself inside the bound. */
-static size_t grown_cap(const pyr_buf *b, size_t need)
-{
+static size_t grown_cap(const pyr_buf *b, size_t need) {
   size_t cap = b->cap ? b->cap : PYR_BUF_MIN_CAP;
 
   while (cap < need) {
@@ -60,8 +56,7 @@ static size_t grown_cap(const pyr_buf *b, size_t need)
   return cap > b->limit ? b->limit : cap;
 }
 
-int pyr_buf_reserve(pyr_buf *b, size_t extra)
-{
+int pyr_buf_reserve(pyr_buf *b, size_t extra) {
   size_t need;
   size_t cap;
   uint8_t *p;
@@ -84,8 +79,7 @@ fail:
   return -1;
 }
 
-int pyr_buf_append(pyr_buf *b, const void *p, size_t n)
-{
+int pyr_buf_append(pyr_buf *b, const void *p, size_t n) {
   if (pyr_buf_reserve(b, n) < 0)
     return -1;
   if (n)
@@ -94,20 +88,17 @@ int pyr_buf_append(pyr_buf *b, const void *p, size_t n)
   return 0;
 }
 
-int pyr_buf_u8(pyr_buf *b, uint8_t v)
-{
+int pyr_buf_u8(pyr_buf *b, uint8_t v) {
   return pyr_buf_append(b, &v, 1);
 }
 
-int pyr_buf_be16(pyr_buf *b, uint16_t v)
-{
+int pyr_buf_be16(pyr_buf *b, uint16_t v) {
   uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
 
   return pyr_buf_append(b, x, sizeof x);
 }
 
-int pyr_buf_be32(pyr_buf *b, uint32_t v)
-{
+int pyr_buf_be32(pyr_buf *b, uint32_t v) {
   uint8_t x[4];
 
   for (int i = 0; i < 4; i++)
@@ -115,8 +106,7 @@ int pyr_buf_be32(pyr_buf *b, uint32_t v)
   return pyr_buf_append(b, x, sizeof x);
 }
 
-int pyr_buf_be64(pyr_buf *b, uint64_t v)
-{
+int pyr_buf_be64(pyr_buf *b, uint64_t v) {
   uint8_t x[8];
 
   for (int i = 0; i < 8; i++)
@@ -126,8 +116,7 @@ int pyr_buf_be64(pyr_buf *b, uint64_t v)
 
 /* Patching outside the written bytes is a caller bug; ignoring it is safer
  * than writing past len into uninitialised or unallocated memory. */
-void pyr_buf_put_be64(pyr_buf *b, size_t off, uint64_t v)
-{
+void pyr_buf_put_be64(pyr_buf *b, size_t off, uint64_t v) {
   if (off > b->len || b->len - off < 8)
     return;
   for (int i = 0; i < 8; i++)

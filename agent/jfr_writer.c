@@ -306,8 +306,7 @@ struct pyr_jfr {
  * Encoders.
  * ---------------------------------------------------------------------- */
 
-size_t pyr_jfr_varint(uint8_t out[9], uint64_t v)
-{
+size_t pyr_jfr_varint(uint8_t out[9], uint64_t v) {
   for (size_t i = 0; i < 8; i++) {
     if (v < 0x80) {
       out[i] = (uint8_t)v;
@@ -321,8 +320,7 @@ size_t pyr_jfr_varint(uint8_t out[9], uint64_t v)
   return 9;
 }
 
-static size_t varint_len(uint64_t v)
-{
+static size_t varint_len(uint64_t v) {
   uint8_t tmp[9];
 
   return pyr_jfr_varint(tmp, v);
@@ -330,8 +328,7 @@ static size_t varint_len(uint64_t v)
 
 /* A non-canonical 5-byte varint, so a size can be written before the
  * content it measures is known; every reader accepts the padding. */
-static void put_varint5(uint8_t *p, uint32_t v)
-{
+static void put_varint5(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)(0x80 | (v & 0x7f));
   p[1] = (uint8_t)(0x80 | ((v >> 7) & 0x7f));
   p[2] = (uint8_t)(0x80 | ((v >> 14) & 0x7f));
@@ -340,8 +337,7 @@ static void put_varint5(uint8_t *p, uint32_t v)
 }
 
 /* The size of a record counts its own size field. */
-static size_t record_size(size_t payload)
-{
+static size_t record_size(size_t payload) {
   size_t s = 1;
 
   while (varint_len(payload + s) != s)
@@ -349,8 +345,7 @@ static size_t record_size(size_t payload)
   return payload + s;
 }
 
-static int buf_varint(pyr_buf *b, uint64_t v)
-{
+static int buf_varint(pyr_buf *b, uint64_t v) {
   uint8_t tmp[9];
 
   return pyr_buf_append(b, tmp, pyr_jfr_varint(tmp, v));
@@ -358,8 +353,7 @@ static int buf_varint(pyr_buf *b, uint64_t v)
 
 /* UTF-8 (encoding 3) is the one string form every reader accepts
  * everywhere; NULL is encoding 0. */
-static int buf_string(pyr_buf *b, const char *s)
-{
+static int buf_string(pyr_buf *b, const char *s) {
   size_t n;
 
   if (!s)
@@ -374,15 +368,13 @@ static int buf_string(pyr_buf *b, const char *s)
  * Budget: every allocation the writer keeps is charged to cfg.max_bytes.
  * ---------------------------------------------------------------------- */
 
-static size_t budget_left(const pyr_jfr *w)
-{
+static size_t budget_left(const pyr_jfr *w) {
   return w->used < w->cfg.max_bytes ? w->cfg.max_bytes - w->used : 0;
 }
 
 /* Makes room for n more bytes in b without exceeding the budget.  After
  * success, appends of up to n bytes cannot fail. */
-static int charged_reserve(pyr_jfr *w, pyr_buf *b, size_t n)
-{
+static int charged_reserve(pyr_jfr *w, pyr_buf *b, size_t n) {
   size_t old_cap = b->cap;
 
   b->limit = b->cap + budget_left(w);
@@ -394,41 +386,35 @@ static int charged_reserve(pyr_jfr *w, pyr_buf *b, size_t n)
 
 /* Scratch writers ignore individual failures: the sticky overflow flag is
  * checked once when the record is committed. */
-static void s_put(pyr_jfr *w, const void *p, size_t n)
-{
+static void s_put(pyr_jfr *w, const void *p, size_t n) {
   if (charged_reserve(w, &w->scratch, n) == 0)
     pyr_buf_append(&w->scratch, p, n);
   else
     w->scratch.overflow = true;
 }
 
-static void s_u8(pyr_jfr *w, uint8_t v)
-{
+static void s_u8(pyr_jfr *w, uint8_t v) {
   s_put(w, &v, 1);
 }
 
-static void s_varint(pyr_jfr *w, uint64_t v)
-{
+static void s_varint(pyr_jfr *w, uint64_t v) {
   uint8_t tmp[9];
 
   s_put(w, tmp, pyr_jfr_varint(tmp, v));
 }
 
 /* Java int fields: the unsigned 32-bit value, so -1 is 5 bytes, not 9. */
-static void s_int(pyr_jfr *w, int32_t v)
-{
+static void s_int(pyr_jfr *w, int32_t v) {
   s_varint(w, (uint32_t)v);
 }
 
-static void s_string_n(pyr_jfr *w, const char *s, size_t n)
-{
+static void s_string_n(pyr_jfr *w, const char *s, size_t n) {
   s_u8(w, 3);
   s_varint(w, n);
   s_put(w, s, n);
 }
 
-static void s_string(pyr_jfr *w, const char *s)
-{
+static void s_string(pyr_jfr *w, const char *s) {
   if (s)
     s_string_n(w, s, strlen(s));
   else
@@ -439,8 +425,7 @@ static void s_string(pyr_jfr *w, const char *s)
  * Pools: content-addressed interning of the encoded fields in `scratch`.
  * ---------------------------------------------------------------------- */
 
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
   uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
 
   for (size_t i = 0; i < n; i++) {
@@ -452,8 +437,7 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n)
 
 /* Returns the slot holding these fields, or the empty slot where they
  * belong.  The load factor stays below 3/4, so an empty slot exists. */
-static slot *probe(const pool *p, uint64_t h, const uint8_t *f, size_t n)
-{
+static slot *probe(const pool *p, uint64_t h, const uint8_t *f, size_t n) {
   size_t mask = p->nslots - 1;
   size_t i = (size_t)h & mask;
 
@@ -467,8 +451,7 @@ static slot *probe(const pool *p, uint64_t h, const uint8_t *f, size_t n)
   return &p->slots[i];
 }
 
-static int table_grow(pyr_jfr *w, pool *p)
-{
+static int table_grow(pyr_jfr *w, pool *p) {
   size_t n = p->nslots ? p->nslots * 2 : PYR_JFR_TABLE_MIN;
   size_t bytes = n * sizeof(slot);
   pool grown = *p;
@@ -495,8 +478,7 @@ static int table_grow(pyr_jfr *w, pool *p)
 }
 
 static uint64_t pool_add(pyr_jfr *w, pool *p, uint64_t h, const uint8_t *f,
-                         size_t n)
-{
+                         size_t n) {
   uint8_t kb[9];
   uint64_t key = w->cfg.key_base + p->count + 1;
   size_t klen = pyr_jfr_varint(kb, key);
@@ -519,8 +501,7 @@ static uint64_t pool_add(pyr_jfr *w, pool *p, uint64_t h, const uint8_t *f,
 
 /* Interns the fields currently in scratch.  Lookup comes first, so inputs
  * already pooled keep resolving after the budget is exhausted. */
-static uint64_t pool_intern(pyr_jfr *w, enum pool_kind kind)
-{
+static uint64_t pool_intern(pyr_jfr *w, enum pool_kind kind) {
   pool *p = &w->pools[kind];
   const uint8_t *f = w->scratch.data;
   size_t n = w->scratch.len;
@@ -538,20 +519,17 @@ static uint64_t pool_intern(pyr_jfr *w, enum pool_kind kind)
   return pool_add(w, p, h, f, n);
 }
 
-static void scratch_begin(pyr_jfr *w)
-{
+static void scratch_begin(pyr_jfr *w) {
   pyr_buf_reset(&w->scratch);
 }
 
-static uint64_t symbol_n(pyr_jfr *w, const char *s, size_t n)
-{
+static uint64_t symbol_n(pyr_jfr *w, const char *s, size_t n) {
   scratch_begin(w);
   s_string_n(w, s, n);
   return pool_intern(w, POOL_SYMBOL);
 }
 
-uint64_t pyr_jfr_symbol(pyr_jfr *w, const char *utf8)
-{
+uint64_t pyr_jfr_symbol(pyr_jfr *w, const char *utf8) {
   if (!w || !utf8)
     return 0;
   return symbol_n(w, utf8, strlen(utf8));
@@ -560,8 +538,7 @@ uint64_t pyr_jfr_symbol(pyr_jfr *w, const char *utf8)
 /* The package of "com/example/Demo" is "com/example".  Classes in the
  * unnamed package and array classes ("[I", "[Ljava/lang/String;") have
  * none, as in the JDK. */
-static size_t package_len(const char *class_name)
-{
+static size_t package_len(const char *class_name) {
   const char *slash = strrchr(class_name, '/');
 
   if (class_name[0] == '[' || !slash)
@@ -569,8 +546,7 @@ static size_t package_len(const char *class_name)
   return (size_t)(slash - class_name);
 }
 
-static uint64_t package_key(pyr_jfr *w, const char *name, size_t n)
-{
+static uint64_t package_key(pyr_jfr *w, const char *name, size_t n) {
   uint64_t sym = symbol_n(w, name, n);
 
   if (!sym)
@@ -580,8 +556,7 @@ static uint64_t package_key(pyr_jfr *w, const char *name, size_t n)
   return pool_intern(w, POOL_PACKAGE);
 }
 
-uint64_t pyr_jfr_class(pyr_jfr *w, const char *class_name, int32_t modifiers)
-{
+uint64_t pyr_jfr_class(pyr_jfr *w, const char *class_name, int32_t modifiers) {
   size_t plen;
   uint64_t sym, pkg = 0;
 
@@ -607,8 +582,7 @@ uint64_t pyr_jfr_class(pyr_jfr *w, const char *class_name, int32_t modifiers)
 #define PYR_JFR_UNKNOWN "unknown"
 
 uint64_t pyr_jfr_method(pyr_jfr *w, uint64_t class_key, const char *name,
-                        const char *descriptor, int32_t modifiers, bool hidden)
-{
+                        const char *descriptor, int32_t modifiers, bool hidden) {
   uint64_t name_sym, desc_sym;
 
   if (!w || !name)
@@ -633,8 +607,7 @@ uint64_t pyr_jfr_method(pyr_jfr *w, uint64_t class_key, const char *name,
 }
 
 uint64_t pyr_jfr_thread(pyr_jfr *w, uint32_t os_tid, const char *os_name,
-                        const char *java_name, int64_t java_tid)
-{
+                        const char *java_name, int64_t java_tid) {
   if (!w)
     return 0;
   scratch_begin(w);
@@ -645,8 +618,7 @@ uint64_t pyr_jfr_thread(pyr_jfr *w, uint32_t os_tid, const char *os_name,
   return pool_intern(w, POOL_THREAD);
 }
 
-static void s_frame(pyr_jfr *w, const pyr_jfr_frame *f)
-{
+static void s_frame(pyr_jfr *w, const pyr_jfr_frame *f) {
   s_varint(w, f->method);
   s_int(w, f->line);
   s_int(w, f->bci);
@@ -654,8 +626,7 @@ static void s_frame(pyr_jfr *w, const pyr_jfr_frame *f)
 }
 
 /* Resolved before a stack is encoded, because interning uses scratch. */
-static uint64_t unknown_method(pyr_jfr *w)
-{
+static uint64_t unknown_method(pyr_jfr *w) {
   if (!w->unknown_method)
     w->unknown_method =
         pyr_jfr_method(w, 0, PYR_JFR_UNKNOWN, "()V", 0, false);
@@ -664,8 +635,7 @@ static uint64_t unknown_method(pyr_jfr *w)
 
 /* Rejects frame types outside the fixed pool (they would reference a
  * missing key) and pools the placeholder if a frame lacks its method. */
-static int check_frames(pyr_jfr *w, const pyr_jfr_frame *frames, uint32_t n)
-{
+static int check_frames(pyr_jfr *w, const pyr_jfr_frame *frames, uint32_t n) {
   bool need_unknown = false;
 
   for (uint32_t i = 0; i < n; i++) {
@@ -679,8 +649,7 @@ static int check_frames(pyr_jfr *w, const pyr_jfr_frame *frames, uint32_t n)
 }
 
 uint64_t pyr_jfr_stack(pyr_jfr *w, const pyr_jfr_frame *frames, uint32_t n,
-                       bool truncated)
-{
+                       bool truncated) {
   if (!w || (n && !frames) || check_frames(w, frames, n) < 0)
     return 0;
   scratch_begin(w);
@@ -700,15 +669,13 @@ uint64_t pyr_jfr_stack(pyr_jfr *w, const pyr_jfr_frame *frames, uint32_t n,
  * Events: encoded into scratch, then copied whole into `events`.
  * ---------------------------------------------------------------------- */
 
-static void event_begin(pyr_jfr *w, uint16_t type, uint64_t ticks)
-{
+static void event_begin(pyr_jfr *w, uint16_t type, uint64_t ticks) {
   scratch_begin(w);
   s_varint(w, type);
   s_varint(w, ticks);
 }
 
-static int event_commit(pyr_jfr *w)
-{
+static int event_commit(pyr_jfr *w) {
   uint8_t sb[9];
   size_t n = w->scratch.len;
   size_t slen;
@@ -727,14 +694,12 @@ drop:
   return -1;
 }
 
-static bool state_valid(enum pyr_jfr_state state)
-{
+static bool state_valid(enum pyr_jfr_state state) {
   return (unsigned)state <= PYR_JFR_STATE_SLEEPING;
 }
 
 int pyr_jfr_execution_sample(pyr_jfr *w, uint64_t ticks, uint64_t thread,
-                             uint64_t stack, enum pyr_jfr_state state)
-{
+                             uint64_t stack, enum pyr_jfr_state state) {
   if (!w || !state_valid(state))
     return -1;
   event_begin(w, T_EXECUTION_SAMPLE, ticks);
@@ -746,8 +711,7 @@ int pyr_jfr_execution_sample(pyr_jfr *w, uint64_t ticks, uint64_t thread,
 
 int pyr_jfr_wall_sample(pyr_jfr *w, uint64_t ticks, uint64_t thread,
                         uint64_t stack, enum pyr_jfr_state state,
-                        uint32_t samples, uint64_t time_span_ticks)
-{
+                        uint32_t samples, uint64_t time_span_ticks) {
   if (!w || !state_valid(state))
     return -1;
   event_begin(w, T_WALL_CLOCK_SAMPLE, ticks);
@@ -761,8 +725,7 @@ int pyr_jfr_wall_sample(pyr_jfr *w, uint64_t ticks, uint64_t thread,
 
 int pyr_jfr_alloc_in_new_tlab(pyr_jfr *w, uint64_t ticks, uint64_t thread,
                               uint64_t stack, uint64_t object_class,
-                              uint64_t allocation_size, uint64_t tlab_size)
-{
+                              uint64_t allocation_size, uint64_t tlab_size) {
   if (!w)
     return -1;
   event_begin(w, T_ALLOC_IN_NEW_TLAB, ticks);
@@ -776,8 +739,7 @@ int pyr_jfr_alloc_in_new_tlab(pyr_jfr *w, uint64_t ticks, uint64_t thread,
 
 int pyr_jfr_alloc_outside_tlab(pyr_jfr *w, uint64_t ticks, uint64_t thread,
                                uint64_t stack, uint64_t object_class,
-                               uint64_t allocation_size)
-{
+                               uint64_t allocation_size) {
   if (!w)
     return -1;
   event_begin(w, T_ALLOC_OUTSIDE_TLAB, ticks);
@@ -790,8 +752,7 @@ int pyr_jfr_alloc_outside_tlab(pyr_jfr *w, uint64_t ticks, uint64_t thread,
 
 int pyr_jfr_monitor_enter(pyr_jfr *w, uint64_t ticks, uint64_t duration_ticks,
                           uint64_t thread, uint64_t stack,
-                          uint64_t monitor_class, uint64_t address)
-{
+                          uint64_t monitor_class, uint64_t address) {
   if (!w)
     return -1;
   event_begin(w, T_MONITOR_ENTER, ticks);
@@ -806,8 +767,7 @@ int pyr_jfr_monitor_enter(pyr_jfr *w, uint64_t ticks, uint64_t duration_ticks,
 
 int pyr_jfr_thread_park(pyr_jfr *w, uint64_t ticks, uint64_t duration_ticks,
                         uint64_t thread, uint64_t stack, uint64_t parked_class,
-                        int64_t timeout_ns, int64_t until_ms, uint64_t address)
-{
+                        int64_t timeout_ns, int64_t until_ms, uint64_t address) {
   if (!w)
     return -1;
   event_begin(w, T_THREAD_PARK, ticks);
@@ -824,8 +784,7 @@ int pyr_jfr_thread_park(pyr_jfr *w, uint64_t ticks, uint64_t duration_ticks,
 }
 
 int pyr_jfr_active_setting(pyr_jfr *w, uint64_t ticks, const char *name,
-                           const char *value)
-{
+                           const char *value) {
   if (!w)
     return -1;
   event_begin(w, T_ACTIVE_SETTING, ticks);
@@ -835,13 +794,11 @@ int pyr_jfr_active_setting(pyr_jfr *w, uint64_t ticks, const char *name,
   return event_commit(w);
 }
 
-uint64_t pyr_jfr_event_count(const pyr_jfr *w)
-{
+uint64_t pyr_jfr_event_count(const pyr_jfr *w) {
   return w ? w->nevents : 0;
 }
 
-uint64_t pyr_jfr_dropped_events(const pyr_jfr *w)
-{
+uint64_t pyr_jfr_dropped_events(const pyr_jfr *w) {
   return w ? w->dropped : 0;
 }
 
@@ -858,8 +815,7 @@ typedef struct meta {
 
 /* Interns s into the string table; linear search is fine for ~150 short
  * strings once per chunk. */
-static uint32_t meta_str(meta *m, const char *s)
-{
+static uint32_t meta_str(meta *m, const char *s) {
   for (uint32_t i = 0; i < m->nstrs; i++)
     if (!strcmp(m->strs[i], s))
       return i;
@@ -871,36 +827,31 @@ static uint32_t meta_str(meta *m, const char *s)
   return m->nstrs++;
 }
 
-static void meta_varint(meta *m, uint64_t v)
-{
+static void meta_varint(meta *m, uint64_t v) {
   if (buf_varint(&m->tree, v) < 0)
     m->failed = true;
 }
 
 /* Element header: name, then the attribute count; attributes follow. */
-static void meta_elem(meta *m, const char *name, uint32_t nattrs)
-{
+static void meta_elem(meta *m, const char *name, uint32_t nattrs) {
   meta_varint(m, meta_str(m, name));
   meta_varint(m, nattrs);
 }
 
-static void meta_attr(meta *m, const char *k, const char *v)
-{
+static void meta_attr(meta *m, const char *k, const char *v) {
   meta_varint(m, meta_str(m, k));
   meta_varint(m, meta_str(m, v));
 }
 
 /* Numbers are stored as decimal text. */
-static void meta_attr_num(meta *m, const char *k, uint64_t v)
-{
+static void meta_attr_num(meta *m, const char *k, uint64_t v) {
   char num[24];
 
   snprintf(num, sizeof num, "%llu", (unsigned long long)v);
   meta_attr(m, k, num);
 }
 
-static void meta_annotation(meta *m, uint16_t cls, const char *value)
-{
+static void meta_annotation(meta *m, uint16_t cls, const char *value) {
   meta_elem(m, "annotation", value ? 2 : 1);
   meta_attr_num(m, "class", cls);
   if (value)
@@ -908,8 +859,7 @@ static void meta_annotation(meta *m, uint16_t cls, const char *value)
   meta_varint(m, 0);
 }
 
-static void meta_field(meta *m, const field_desc *f)
-{
+static void meta_field(meta *m, const field_desc *f) {
   uint32_t nattrs = 2 + !!(f->flags & F_CP) + !!(f->flags & F_ARRAY);
 
   meta_elem(m, "field", nattrs);
@@ -926,8 +876,7 @@ static void meta_field(meta *m, const field_desc *f)
     meta_annotation(m, f->anno, f->anno_value);
 }
 
-static void meta_class(meta *m, const class_desc *c)
-{
+static void meta_class(meta *m, const class_desc *c) {
   uint32_t nattrs = 2 + (c->super_type != NULL) + c->simple;
 
   meta_elem(m, "class", nattrs);
@@ -948,8 +897,7 @@ static void meta_class(meta *m, const class_desc *c)
 
 /* root { metadata { class* }, region }: the JDK fails without `region`,
  * jfr-parser rejects any other child of root. */
-static void meta_tree(meta *m)
-{
+static void meta_tree(meta *m) {
   size_t nclasses = sizeof classes / sizeof classes[0];
 
   meta_elem(m, "root", 0);
@@ -965,8 +913,7 @@ static void meta_tree(meta *m)
 }
 
 /* Writes the whole metadata record (5-byte padded size) into out. */
-static int meta_record(pyr_buf *out, const meta *m, uint64_t start_ticks)
-{
+static int meta_record(pyr_buf *out, const meta *m, uint64_t start_ticks) {
   size_t size_off = out->len;
   uint8_t pad[5] = {0};
   int rc = 0;
@@ -986,8 +933,7 @@ static int meta_record(pyr_buf *out, const meta *m, uint64_t start_ticks)
   return 0;
 }
 
-static int build_metadata(pyr_buf *out, uint64_t start_ticks)
-{
+static int build_metadata(pyr_buf *out, uint64_t start_ticks) {
   meta *m = calloc(1, sizeof *m);
   int rc = -1;
 
@@ -1010,8 +956,7 @@ out:
  * ---------------------------------------------------------------------- */
 
 static int fixed_pool(pyr_buf *b, uint16_t type, const char *const *names,
-                      size_t n)
-{
+                      size_t n) {
   int rc = buf_varint(b, type) | buf_varint(b, n);
 
   for (size_t i = 0; i < n; i++)
@@ -1019,16 +964,14 @@ static int fixed_pool(pyr_buf *b, uint16_t type, const char *const *names,
   return rc;
 }
 
-static size_t pool_section_len(const pool *p)
-{
+static size_t pool_section_len(const pool *p) {
   return varint_len(p->count) + p->data.len;
 }
 
 /* Everything of the checkpoint up to and including the fixed pools; the
  * interned pools are copied after it straight into the chunk. */
 static int checkpoint_head(const pyr_jfr *w, pyr_buf *b, uint64_t end_ticks,
-                           size_t *cp_size)
-{
+                           size_t *cp_size) {
   uint8_t pad[5] = {0};
   size_t npools = 2;
   size_t size;
@@ -1059,8 +1002,7 @@ static int checkpoint_head(const pyr_jfr *w, pyr_buf *b, uint64_t end_ticks,
 }
 
 static int chunk_header(pyr_buf *b, const pyr_jfr *w, uint64_t end_ticks,
-                        size_t total, size_t cp_off)
-{
+                        size_t total, size_t cp_off) {
   uint64_t start = w->cfg.start_ticks;
   uint64_t duration = end_ticks > start ? end_ticks - start : 0;
   int rc = 0;
@@ -1080,8 +1022,7 @@ static int chunk_header(pyr_buf *b, const pyr_jfr *w, uint64_t end_ticks,
   return rc;
 }
 
-static int append_pools(pyr_buf *b, const pyr_jfr *w)
-{
+static int append_pools(pyr_buf *b, const pyr_jfr *w) {
   int rc = 0;
 
   for (int k = 0; k < POOL_COUNT; k++) {
@@ -1095,8 +1036,7 @@ static int append_pools(pyr_buf *b, const pyr_jfr *w)
   return rc;
 }
 
-int pyr_jfr_finish(pyr_jfr *w, uint64_t end_ticks, uint8_t **out, size_t *len)
-{
+int pyr_jfr_finish(pyr_jfr *w, uint64_t end_ticks, uint8_t **out, size_t *len) {
   pyr_buf md, cp, chunk;
   size_t cp_size = 0, cp_off, total;
   int rc = -1;
@@ -1139,8 +1079,7 @@ out:
  * Lifetime.
  * ---------------------------------------------------------------------- */
 
-pyr_jfr *pyr_jfr_new(const pyr_jfr_config *cfg)
-{
+pyr_jfr *pyr_jfr_new(const pyr_jfr_config *cfg) {
   pyr_jfr *w;
 
   if (!cfg)
@@ -1159,8 +1098,7 @@ pyr_jfr *pyr_jfr_new(const pyr_jfr_config *cfg)
   return w;
 }
 
-void pyr_jfr_free(pyr_jfr *w)
-{
+void pyr_jfr_free(pyr_jfr *w) {
   if (!w)
     return;
   pyr_buf_free(&w->scratch);

@@ -13,9 +13,11 @@
  * same file never reuse a key for different content (the JDK caches pool
  * entries across chunks).  Callers pass a different key_base per chunk.
  *
- * Threads: a writer is owned by one thread.  Memory: bounded by
- * cfg.max_bytes; when exceeded, further events are dropped and counted in
- * pyr_jfr_dropped_events() and finish still produces a valid chunk.
+ * Threads: a writer is owned by one thread.  Memory: everything the writer
+ * holds (buffers and hash tables) is bounded by cfg.max_bytes (clamped to
+ * 1 GiB); when exceeded, new pool entries fail, further events are dropped
+ * and counted in pyr_jfr_dropped_events(), and finish still produces a
+ * valid chunk.  finish itself allocates the output (~ the data size).
  */
 #ifndef PYRITE_JFR_WRITER_H
 #define PYRITE_JFR_WRITER_H
@@ -59,21 +61,30 @@ pyr_jfr *pyr_jfr_new(const pyr_jfr_config *cfg);
 void pyr_jfr_free(pyr_jfr *w);
 
 /* Pool entries.  Each returns a key (> key_base) or 0 on failure (bound
- * reached / OOM).  Identical inputs return the same key (interned). */
+ * reached / OOM / invalid argument).  Identical inputs return the same key
+ * (interned); inputs already pooled still resolve after the bound is hit. */
 uint64_t pyr_jfr_symbol(pyr_jfr *w, const char *utf8);
 /* class_name in JVM internal form, "com/example/Demo"; the package
  * ("com/example") is derived and pooled automatically. */
 uint64_t pyr_jfr_class(pyr_jfr *w, const char *class_name, int32_t modifiers);
+/* `jfr print` crashes on a method without a type or a descriptor, so
+ * class_key 0 is replaced by a placeholder class "unknown" and a NULL
+ * descriptor by "()V".  name must not be NULL. */
 uint64_t pyr_jfr_method(pyr_jfr *w, uint64_t class_key, const char *name,
                         const char *descriptor, int32_t modifiers, bool hidden);
 /* java_name may be NULL for non-Java threads (java_tid then ignored). */
 uint64_t pyr_jfr_thread(pyr_jfr *w, uint32_t os_tid, const char *os_name,
                         const char *java_name, int64_t java_tid);
-/* frames leaf first.  Stacks with identical content share a key. */
+/* frames leaf first.  Stacks with identical content share a key.  A frame
+ * with method 0 is written as the placeholder "unknown.unknown()V" (again
+ * for `jfr print`); a frame type > PYR_JFR_FRAME_NATIVE fails (returns 0). */
 uint64_t pyr_jfr_stack(pyr_jfr *w, const pyr_jfr_frame *frames, uint32_t n,
                        bool truncated);
 
-/* Events.  Return 0, or -1 if dropped (bound reached). */
+/* Events.  Return 0, or -1 if dropped (bound reached; counted in
+ * pyr_jfr_dropped_events) or invalid (NULL writer, state out of range; not
+ * counted).  thread/stack/class keys may be 0 (null).  Pyroscope counts an
+ * ExecutionSample as CPU unless its state is STATE_SLEEPING. */
 int pyr_jfr_execution_sample(pyr_jfr *w, uint64_t ticks, uint64_t thread,
                              uint64_t stack, enum pyr_jfr_state state);
 int pyr_jfr_wall_sample(pyr_jfr *w, uint64_t ticks, uint64_t thread,

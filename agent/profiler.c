@@ -122,7 +122,7 @@ int pyr_profiler_init(pyr_options *opts, pyr_agct_fn agct, pyr_resolve_fn resolv
     pyr_warn("wall=, alloc= and lock= are not available in this build yet; only CPU "
              "profiling runs");
   if (!P.opt.file && !P.opt.server)
-    pyr_warn("neither file= nor server= is set: samples are collected but not written");
+    pyr_info("neither file= nor server= is set: samples are collected but not written");
   P.initialized = 1;
   return 0;
 }
@@ -340,13 +340,15 @@ static void emit_chunk(const uint8_t *data, size_t len) {
   }
 }
 
-static void write_window(void) {
+/* force: write a chunk even without events, so file= always ends up a
+ * valid recording (a JVM that exited before its first sample included). */
+static void write_window(int force) {
   struct chunk_ctx c = {0};
   uint8_t *out = NULL;
   size_t len = 0;
   uint64_t end = clock_ns(CLOCK_MONOTONIC);
 
-  if (P.nevents == 0)
+  if (P.nevents == 0 && !force)
     goto reset;
   pyr_jfr_config cfg = {.start_nanos = P.window_start_nanos,
                         .start_ticks = P.window_start_ticks,
@@ -422,7 +424,7 @@ void pyr_profiler_run(void) {
     if (!P.stopping) {
       drain();
       if (now - P.window_start_ticks >= P.opt.upload_ns)
-        write_window();
+        write_window(0);
     }
     pthread_mutex_unlock(&P.work);
     if (now - last_rescan >= RESCAN_PERIOD_NS) {
@@ -525,7 +527,7 @@ void pyr_profiler_shutdown(uint64_t deadline_ms) {
   }
   if (pthread_mutex_timedlock(&P.work, &until) == 0) {
     drain();
-    write_window();
+    write_window(P.chunks_written == 0 && P.fd >= 0);
     pthread_mutex_unlock(&P.work);
   } else {
     pyr_warn("final flush skipped: the agent thread did not yield within %llu ms",

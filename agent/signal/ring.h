@@ -57,10 +57,18 @@ int pyr_ring_init(pyr_ring *r, size_t capacity);
 void pyr_ring_destroy(pyr_ring *r);
 
 /* Reserves len payload bytes. Returns a pointer to write them to, or NULL
- * (counted as a drop) when the ring is full or len is too large. */
+ * (counted as a drop) when the ring is full or len is too large.  len == 0
+ * is a valid header-only record: the pointer is non-NULL (pass it to commit)
+ * but must not be dereferenced. */
 void *pyr_ring_reserve(pyr_ring *r, uint32_t len);
-/* Publishes a record returned by pyr_ring_reserve. */
+/* Publishes a record returned by pyr_ring_reserve (NULL: no-op).  Every
+ * successful reserve must be followed by exactly one commit or cancel: the
+ * consumer stops at the oldest unpublished record. */
 void pyr_ring_commit(pyr_ring *r, void *payload);
+/* Abandons a reserved record (NULL: no-op): the space is published as
+ * padding, the consumer skips it, and it counts neither in records nor in
+ * dropped.  For a producer that cannot complete a record after reserving. */
+void pyr_ring_cancel(pyr_ring *r, void *payload);
 
 /* Consumer: the oldest committed record, or NULL if none is ready.
  * *len receives the payload length as passed to reserve. */
