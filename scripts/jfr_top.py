@@ -84,8 +84,10 @@ def iter_events(stream):
 def method_name(frame):
     m = frame.get("method") or {}
     t = m.get("type") or {}
-    cls = (t.get("name") or "?").replace("/", ".")
-    return cls + "." + (m.get("name") or "?")
+    cls = (t.get("name") or "").replace("/", ".")
+    name = m.get("name") or "?"
+    # Synthetic frames (e.g. "[C2 CompilerThre]" for a JVM thread) have no class.
+    return cls + "." + name if cls else name
 
 
 def find_jfr_tool():

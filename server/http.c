@@ -245,8 +245,8 @@ static bool is_get_or_head(const char *method) {
 
 /* True if the request announces a body (Content-Length > 0 or chunked). */
 static bool has_body(struct MHD_Connection *conn) {
-  const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                               MHD_HTTP_HEADER_TRANSFER_ENCODING);
+  const char *te = MHD_lookup_connection_value(
+      conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
   if (te != NULL)
     return true;
   const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,

@@ -14,7 +14,8 @@
 #include "config.h"
 
 #define ARGV(...) ((char *const[]){"pyrited", __VA_ARGS__, NULL})
-#define ARGC(...) ((int)(sizeof((char *const[]){"pyrited", __VA_ARGS__}) / sizeof(char *)))
+#define ARGC(...)                                                             \
+  ((int)(sizeof((char *const[]){"pyrited", __VA_ARGS__}) / sizeof(char *)))
 #define PARSE(cfg, err, ...)                                                  \
   pyr_srv_config_parse((cfg), ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (err),   \
                        sizeof(err))
