@@ -483,9 +483,15 @@ void pyr_profiler_format_stats(char *buf, size_t len) {
       (unsigned long long)P.events_dropped, (unsigned long long)s.nested,
       (unsigned long long)s.stray, (unsigned long long)s.no_env,
       (unsigned long long)s.truncated, (unsigned long long)s.overruns);
+  /* Quantiles are bucket upper bounds (<= 12.5% high); never above max. */
+  uint64_t p50 = pyr_sampler_hist_quantile(s.hist, 0.5);
+  uint64_t p99 = pyr_sampler_hist_quantile(s.hist, 0.99);
+  if (p50 > s.handler_ns_max)
+    p50 = s.handler_ns_max;
+  if (p99 > s.handler_ns_max)
+    p99 = s.handler_ns_max;
   PUT(" handler_p50_ns=%llu handler_p99_ns=%llu handler_max_ns=%llu handler_mean_ns=%llu",
-      (unsigned long long)pyr_sampler_hist_quantile(s.hist, 0.5),
-      (unsigned long long)pyr_sampler_hist_quantile(s.hist, 0.99),
+      (unsigned long long)p50, (unsigned long long)p99,
       (unsigned long long)s.handler_ns_max,
       (unsigned long long)(handled ? s.handler_ns_total / handled : 0));
   PUT(" ring_capacity=%llu ring_high_water=%llu", (unsigned long long)r.capacity,

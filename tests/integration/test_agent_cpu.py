@@ -43,7 +43,7 @@ def cpu_case(jdk: it.Jdk, event: str):
         for ln in log_lines:
             it.log(f"    {ln}")
         ck.check(not any(ln.startswith("[pyrite] error") for ln in log_lines),
-                 "agent logged no errors", "\n".join(log_lines))
+                 "agent logged no errors", on_fail="\n".join(log_lines))
         samples = it.check_hotloop_profile(ck, jdk, res, jfr, it.parse_duration_ns(INTERVAL), THREADS)
         it.check_stats_line(ck, res, len(samples))
     return run

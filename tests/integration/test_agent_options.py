@@ -26,6 +26,7 @@ Usage: python3 tests/integration/test_agent_options.py [filter...]
 """
 
 import os
+import subprocess
 import sys
 import time
 
@@ -174,7 +175,6 @@ def jdk_tools_case(jdk: it.Jdk):
                      "\n".join(res.pyrite_lines()))
 
         # jcmd attaches to a JVM that the agent is profiling (SIGPROF + attach/SIGQUIT).
-        import subprocess
         work = it.make_tempdir("pyrite-it-attach-")
         jfr = os.path.join(work, "out.jfr")
         cmd = it.java_cmd(jdk, HOT, short_hotloop(8, 1), it.compile_workloads(),
@@ -267,7 +267,9 @@ def interval_case(jdk: it.Jdk):
             def one(spec=spec) -> None:
                 jfr = os.path.join(work, f"i-{spec}.jfr")
                 res = it.run_java(jdk, HOT, short_hotloop(3.0, 1),
-                                  agent=[("interval", spec), ("file", jfr)], timeout=60)
+                                  agent=[("interval", spec), ("file", jfr), ("log", "info")], timeout=60)
+                st = it.parse_stats(res.stderr) or {}
+                ck.measure("agent stats", " ".join(f"{k}={st.get(k)}" for k in ("signals", "samples", "overruns")))
                 # A 10 ms default would give 2x / 5x the expected count and fail the window.
                 it.check_hotloop_profile(ck, jdk, res, jfr, it.parse_duration_ns(spec), 1)
             ck.step(f"interval.{spec}", one)
