@@ -15,8 +15,8 @@ file with every run (--json, default java-harness/out/results-<time>.json).
 
 Configurations (--configs, comma-separated; default baseline,itimer):
   baseline   no agent
-  itimer     -agentpath:libpyrite.so=event=itimer,interval=<I>,log=info
-  cpu        -agentpath:libpyrite.so=event=cpu,interval=<I>,log=info
+  itimer     -agentpath:libpyrite.so=event=itimer,interval=<I>,file=<tmp>.jfr,log=info
+  cpu        -agentpath:libpyrite.so=event=cpu,interval=<I>,file=<tmp>.jfr,log=info
   asprof     async-profiler, only with --async-profiler PATH:
              -agentpath:PATH=start,event=itimer,interval=<I>,file=<tmp>.jfr,jfr
              (added to the default configs when --async-profiler is given)
@@ -97,7 +97,11 @@ def config_jvm_args(name, args, tmpdir):
     if name == "baseline":
         return []
     if name in ("itimer", "cpu"):
-        return [f"-agentpath:{args.agent}=event={name},interval={args.interval},log=info"]
+        # file= so the measured cost includes draining, name resolution and
+        # JFR chunk writing, as in production, not just the signal handler.
+        jfr = os.path.join(tmpdir, f"pyrite-{name}.jfr")
+        return [f"-agentpath:{args.agent}=event={name},interval={args.interval},"
+                f"file={jfr},log=info"]
     if name.startswith("pyrite:"):
         opts = name[len("pyrite:"):]
         if "log=" not in opts:
