@@ -11,6 +11,7 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -260,6 +261,64 @@ static int add_label(pyr_options *o, const char *k, size_t klen, const char *v, 
   return 0;
 }
 
+/* Header names are HTTP tokens; values must not smuggle a line break. */
+static int add_header(pyr_options *o, const char *name, const char *value, char *err,
+                      size_t errlen) {
+  if (!*name || strlen(name) > 128)
+    return fail(err, errlen, "invalid HTTP header name '%s'", name);
+  for (const char *p = name; *p; p++)
+    if (!(isalnum((unsigned char)*p) || strchr("!#$%&'*+-.^_`|~", *p)))
+      return fail(err, errlen, "invalid HTTP header name '%s'", name);
+  for (const char *p = value; *p; p++)
+    if (*p == '\r' || *p == '\n')
+      return fail(err, errlen, "invalid value for HTTP header '%s': line break", name);
+  if (o->nheaders == PYR_MAX_HEADERS)
+    return fail(err, errlen, "too many HTTP headers (at most %d)", PYR_MAX_HEADERS);
+  o->headers[o->nheaders].key = strdup(name);
+  o->headers[o->nheaders].value = strdup(value);
+  if (!o->headers[o->nheaders].key || !o->headers[o->nheaders].value)
+    return fail(err, errlen, "out of memory");
+  o->nheaders++;
+  return 0;
+}
+
+/* PYROSCOPE_HTTP_HEADERS: a JSON object of header name -> string value. */
+static int set_headers_json(pyr_options *o, const char *key, const char *val, char *err,
+                            size_t errlen) {
+  json_error_t jerr;
+  json_t *root = json_loads(val, 0, &jerr);
+  const char *name;
+  json_t *v;
+  int rc = 0;
+  if (!root || !json_is_object(root)) {
+    json_decref(root);
+    return fail(err, errlen, "invalid value for '%s': expected a JSON object of headers", key);
+  }
+  json_object_foreach(root, name, v) {
+    if (!json_is_string(v)) {
+      rc = fail(err, errlen, "invalid value for '%s': header '%s' is not a string", key, name);
+      break;
+    }
+    if ((rc = add_header(o, name, json_string_value(v), err, errlen)) != 0)
+      break;
+  }
+  json_decref(root);
+  return rc;
+}
+
+static int set_enabled(pyr_options *o, const char *key, const char *val, char *err,
+                       size_t errlen) {
+  if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes") || !strcmp(val, "on"))
+    o->enabled = 1;
+  else if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no") ||
+           !strcmp(val, "off"))
+    o->enabled = 0;
+  else
+    return fail(err, errlen, "invalid value '%s' for option '%s': expected true or false", val,
+                key);
+  return 0;
+}
+
 /* "k=v,k2=v2" (PYROSCOPE_LABELS / PYRITE_LABELS). */
 static int set_label_list(pyr_options *o, const char *key, const char *val, char *err,
                           size_t errlen) {
@@ -330,6 +389,8 @@ static const struct opt_def defs[] = {
     {"basicauthpassword", "PYRITE_BASIC_AUTH_PASSWORD", "PYROSCOPE_BASIC_AUTH_PASSWORD",
      set_basic_password},
     {"tenant", "PYRITE_TENANT_ID", "PYROSCOPE_TENANT_ID", set_tenant},
+    {"headers", "PYRITE_HTTP_HEADERS", "PYROSCOPE_HTTP_HEADERS", set_headers_json},
+    {"enabled", "PYRITE_ENABLED", "PYROSCOPE_AGENT_ENABLED", set_enabled},
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 
@@ -341,6 +402,7 @@ static void set_defaults(pyr_options *o) {
   o->upload_ns = 10000000000ull;
   o->jstackdepth = 2048;
   o->log_level = PYR_LOG_WARN;
+  o->enabled = 1;
 }
 
 static int apply_env(pyr_options *o, pyr_getenv_fn getenv_fn, int pyroscope, char *err,
@@ -363,6 +425,11 @@ static int apply_pair(pyr_options *o, const char *key, const char *val, char *er
     if (!val)
       return fail(err, errlen, "option '%s' needs a value", key);
     return add_label(o, key + 6, strlen(key + 6), val, err, errlen);
+  }
+  if (strncmp(key, "header.", 7) == 0) {
+    if (!val)
+      return fail(err, errlen, "option '%s' needs a value", key);
+    return add_header(o, key + 7, val, err, errlen);
   }
   for (size_t i = 0; i < NDEFS; i++) {
     if (strcmp(defs[i].key, key) != 0)
@@ -425,6 +492,10 @@ void pyr_options_free(pyr_options *o) {
   for (size_t i = 0; i < o->nlabels; i++) {
     free(o->labels[i].key);
     free(o->labels[i].value);
+  }
+  for (size_t i = 0; i < o->nheaders; i++) {
+    free(o->headers[i].key);
+    free(o->headers[i].value);
   }
   memset(o, 0, sizeof(*o));
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #define PYR_MAX_LABELS 32
+#define PYR_MAX_HEADERS 16
 #define PYR_OPT_STR_MAX 1024
 
 enum pyr_cpu_engine {
@@ -48,6 +49,9 @@ typedef struct pyr_options {
   char *auth_token, *basic_user, *basic_password, *tenant;
   size_t nlabels;
   pyr_label labels[PYR_MAX_LABELS];
+  size_t nheaders;                   /* extra HTTP headers for uploads */
+  pyr_label headers[PYR_MAX_HEADERS];
+  int enabled;                       /* 0: the agent does nothing at all */
 } pyr_options;
 
 #define PYR_LOCK_OFF UINT64_MAX

@@ -12,8 +12,10 @@
 #include "profiler.h"
 
 #include "cpu_engine.h"
+#include "gzip.h"
 #include "jfr_writer.h"
 #include "log.h"
+#include "shipper.h"
 #include "stackdb.h"
 #include "threads.h"
 #include "u64map.h"
@@ -49,6 +51,7 @@ struct event {
 
 static struct {
   pyr_options opt;
+  pyr_profiler_jvm jvm;
   int initialized, started;
   pyr_ring ring;
   pyr_stackdb *stacks;
@@ -67,6 +70,7 @@ static struct {
   /* counters owned by whoever holds `work` */
   uint64_t events_dropped, chunks_written, chunk_bytes, chunk_errors, jfr_dropped;
   uint64_t methods_prepared, methods_capped;
+  uint64_t window_cpu_ns, windows_timed; /* aggregator CPU per written window */
 } P = {.fd = -1,
        .work = PTHREAD_MUTEX_INITIALIZER,
        .stop_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -78,21 +82,23 @@ static uint64_t clock_ns(clockid_t id) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static int start_aggregator(void);
+
 static void open_window(void) {
   P.window_start_ticks = clock_ns(CLOCK_MONOTONIC);
   P.window_start_nanos = clock_ns(CLOCK_REALTIME);
 }
 
-int pyr_profiler_init(pyr_options *opts, pyr_agct_fn agct, pyr_resolve_fn resolve,
-                      void *resolve_ctx) {
+int pyr_profiler_init(pyr_options *opts, const pyr_profiler_jvm *jvm) {
   int rc;
   P.opt = *opts;
+  P.jvm = *jvm;
   memset(opts, 0, sizeof(*opts));
   if ((rc = pyr_ring_init(&P.ring, RING_BYTES)) != 0) {
     pyr_error("cannot allocate the sample ring: %s; profiling disabled", strerror(-rc));
     return -1;
   }
-  pyr_sampler_config sc = {.ring = &P.ring, .agct = agct,
+  pyr_sampler_config sc = {.ring = &P.ring, .agct = jvm->agct,
                            .max_depth = P.opt.jstackdepth,
                            .interval_ns = P.opt.interval_ns};
   if ((rc = pyr_sampler_init(&sc)) != 0) {
@@ -100,7 +106,7 @@ int pyr_profiler_init(pyr_options *opts, pyr_agct_fn agct, pyr_resolve_fn resolv
     return -1;
   }
   P.stacks = pyr_stackdb_new(MAX_STACKS, MAX_FRAMES);
-  P.symbols = pyr_symbols_new(MAX_METHODS, resolve, resolve_ctx);
+  P.symbols = pyr_symbols_new(MAX_METHODS, jvm->resolve, jvm->ctx);
   P.events = calloc(MAX_EVENTS, sizeof(struct event));
   P.scratch = calloc(P.opt.jstackdepth + 2, sizeof(pyr_frame));
   P.jframes = calloc(P.opt.jstackdepth + 2, sizeof(pyr_jfr_frame));
@@ -115,9 +121,6 @@ int pyr_profiler_init(pyr_options *opts, pyr_agct_fn agct, pyr_resolve_fn resolv
       return -1;
     }
   }
-  if (P.opt.server)
-    pyr_warn("server=%s: shipping to a server is not available in this build yet; "
-             "use file= for now", P.opt.server);
   if (P.opt.wall_ns || P.opt.alloc_bytes || P.opt.lock_ns != PYR_LOCK_OFF)
     pyr_warn("wall=, alloc= and lock= are not available in this build yet; only CPU "
              "profiling runs");
@@ -149,6 +152,10 @@ int pyr_profiler_start(void) {
               P.opt.event == PYR_ENGINE_ITIMER ? "itimer" : "per-thread CPU", strerror(-rc));
   }
 out:
+  if (pyr_shipper_start(&P.opt) != 0)
+    pyr_error("uploads disabled; samples still go to file= if set");
+  if (start_aggregator() != 0)
+    pyr_error("cannot start the aggregator thread; samples are only written at exit");
   P.started = 1;
   return 0;
 }
@@ -330,7 +337,9 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return 0;
 }
 
-static void emit_chunk(const uint8_t *data, size_t len) {
+static void emit_chunk(const uint8_t *data, size_t len, uint64_t end_ticks) {
+  uint8_t *gz = NULL;
+  size_t gzlen = 0;
   if (P.fd >= 0 && write_all(P.fd, data, len) != 0) {
     pyr_error("writing %s failed: %s; no more chunks will be written", P.opt.file,
               strerror(errno));
@@ -338,18 +347,45 @@ static void emit_chunk(const uint8_t *data, size_t len) {
     P.fd = -1;
     P.chunk_errors++;
   }
+  if (!P.opt.server)
+    return;
+  if (pyr_gzip(data, len, 1, &gz, &gzlen) != 0) {
+    P.chunk_errors++;
+    return;
+  }
+  /* from/until in epoch seconds, as the Pyroscope Java agent sends them. */
+  uint64_t from_s = P.window_start_nanos / 1000000000ull;
+  uint64_t until_s = (P.window_start_nanos + (end_ticks - P.window_start_ticks)) / 1000000000ull;
+  if (until_s <= from_s)
+    until_s = from_s + 1;
+  pyr_shipper_submit(gz, gzlen, from_s, until_s);
 }
 
-/* force: write a chunk even without events, so file= always ends up a
- * valid recording (a JVM that exited before its first sample included). */
-static void write_window(int force) {
+static uint64_t thread_cpu_ns(void) {
+  return clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* Seals the window into one JFR chunk.  force: write a chunk even without
+ * events, so file= always ends up a valid recording (a JVM that exited
+ * before its first sample included).  attach: bracket name resolution with
+ * the JVM attach hooks (the aggregator pthread); the VMDeath thread is a
+ * JVM thread already. */
+static void write_window(int force, int attach) {
   struct chunk_ctx c = {0};
   uint8_t *out = NULL;
   size_t len = 0;
-  uint64_t end = clock_ns(CLOCK_MONOTONIC);
+  uint64_t end = clock_ns(CLOCK_MONOTONIC), cpu0 = thread_cpu_ns();
+  int attached = 0;
 
   if (P.nevents == 0 && !force)
     goto reset;
+  if (attach && P.jvm.attach) {
+    if (P.jvm.attach(P.jvm.ctx) != 0) {
+      P.chunk_errors++; /* the JVM is going away; VMDeath flushes */
+      goto reset;
+    }
+    attached = 1;
+  }
   pyr_jfr_config cfg = {.start_nanos = P.window_start_nanos,
                         .start_ticks = P.window_start_ticks,
                         .key_base = P.chunk_seq << KEY_BASE_SHIFT,
@@ -380,11 +416,19 @@ static void write_window(int force) {
     P.chunk_errors++;
     goto out;
   }
-  emit_chunk(out, len);
+  if (attached) {
+    P.jvm.detach(P.jvm.ctx); /* names are resolved; the rest is plain C */
+    attached = 0;
+  }
+  emit_chunk(out, len, end);
   P.chunks_written++;
   P.chunk_bytes += len;
   P.chunk_seq++;
+  P.window_cpu_ns += thread_cpu_ns() - cpu0;
+  P.windows_timed++;
 out:
+  if (attached)
+    P.jvm.detach(P.jvm.ctx);
   free(out);
   free(c.stack_keys);
   pyr_u64map_free(&c.methods);
@@ -414,17 +458,16 @@ static int wait_stop(uint64_t ns) {
   return stopping;
 }
 
-void pyr_profiler_run(void) {
+static void *aggregator_main(void *arg) {
   uint64_t last_rescan = clock_ns(CLOCK_MONOTONIC);
-  if (!P.initialized)
-    return;
+  (void)arg;
   while (!wait_stop(DRAIN_PERIOD_NS)) {
     uint64_t now = clock_ns(CLOCK_MONOTONIC);
     pthread_mutex_lock(&P.work);
     if (!P.stopping) {
       drain();
       if (now - P.window_start_ticks >= P.opt.upload_ns)
-        write_window(0);
+        write_window(0, 1);
     }
     pthread_mutex_unlock(&P.work);
     if (now - last_rescan >= RESCAN_PERIOD_NS) {
@@ -432,6 +475,20 @@ void pyr_profiler_run(void) {
       last_rescan = now;
     }
   }
+  return NULL;
+}
+
+static int start_aggregator(void) {
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  /* Detached: it is never joined; at exit the process simply ends it. */
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int rc = pthread_create(&t, &attr, aggregator_main, NULL);
+  pthread_attr_destroy(&attr);
+  if (rc == 0)
+    pthread_setname_np(t, "pyrite-agg");
+  return rc;
 }
 
 void pyr_profiler_thread_start(void *jni_env, const char *name, int64_t java_tid) {
@@ -508,12 +565,28 @@ void pyr_profiler_format_stats(char *buf, size_t len) {
       (unsigned long long)P.methods_prepared, (unsigned long long)P.methods_capped);
   PUT(" cpu_timers=%llu untimed_threads=%llu", (unsigned long long)e.timers_live,
       (unsigned long long)e.untimed);
+  PUT(" window_cpu_us=%llu", (unsigned long long)(P.windows_timed
+                                                   ? P.window_cpu_ns / P.windows_timed / 1000
+                                                   : 0));
+  if (P.opt.server) {
+    pyr_shipper_stats sh;
+    pyr_shipper_get_stats(&sh);
+    PUT(" uploads_submitted=%llu uploads_sent=%llu upload_bytes=%llu upload_failed_attempts=%llu"
+        " uploads_rejected=%llu uploads_exhausted=%llu uploads_queue_dropped=%llu"
+        " upload_last_status=%llu sender_cpu_us=%llu",
+        (unsigned long long)sh.submitted, (unsigned long long)sh.sent,
+        (unsigned long long)sh.bytes_sent, (unsigned long long)sh.failed_attempts,
+        (unsigned long long)sh.rejected, (unsigned long long)sh.exhausted,
+        (unsigned long long)sh.queue_dropped, (unsigned long long)sh.last_status,
+        (unsigned long long)(sh.sender_cpu_ns / 1000));
+  }
 #undef PUT
 }
 
-void pyr_profiler_shutdown(uint64_t deadline_ms) {
+void pyr_profiler_shutdown(uint64_t budget_ms) {
   struct timespec until;
-  char stats[2048];
+  char stats[3072];
+  uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + budget_ms * 1000000ull;
 
   if (!P.initialized)
     return;
@@ -524,25 +597,29 @@ void pyr_profiler_shutdown(uint64_t deadline_ms) {
   pyr_sampler_enable(0);
   pyr_cpu_engine_stop();
 
+  /* Half the budget for the aggregator to let go of `work` (it may be in
+   * the middle of writing a window), the rest for the last upload. */
   clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += (time_t)(deadline_ms / 1000);
-  until.tv_nsec += (long)(deadline_ms % 1000) * 1000000L;
+  uint64_t wait_ns = budget_ms * 1000000ull / 2;
+  until.tv_sec += (time_t)(wait_ns / 1000000000ull);
+  until.tv_nsec += (long)(wait_ns % 1000000000ull);
   if (until.tv_nsec >= 1000000000L) {
     until.tv_sec++;
     until.tv_nsec -= 1000000000L;
   }
   if (pthread_mutex_timedlock(&P.work, &until) == 0) {
     drain();
-    write_window(P.chunks_written == 0 && P.fd >= 0);
+    write_window(P.chunks_written == 0 && P.fd >= 0, 0);
     pthread_mutex_unlock(&P.work);
   } else {
-    pyr_warn("final flush skipped: the agent thread did not yield within %llu ms",
-             (unsigned long long)deadline_ms);
+    pyr_warn("final flush skipped: the aggregator did not yield within %llu ms",
+             (unsigned long long)(wait_ns / 1000000));
   }
   if (P.fd >= 0) {
     close(P.fd);
     P.fd = -1;
   }
+  pyr_shipper_shutdown(deadline);
   if (pyr_log_enabled(PYR_LOG_INFO)) {
     pyr_profiler_format_stats(stats, sizeof(stats));
     pyr_info("stats %s", stats);

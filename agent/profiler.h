@@ -5,12 +5,13 @@
  * Life cycle (driven by jvmti/):
  *   Agent_OnLoad -> pyr_profiler_init()      options, ring, stripes, file
  *   VMInit       -> pyr_profiler_start()     handler installed, timers armed
- *   agent thread -> pyr_profiler_run()       drains the ring every 10 ms,
- *                                            seals a window every `upload`
+ *   aggregator   -> (own pthread)            drains the ring every 10 ms,
+ *                                            seals a window every `upload`,
+ *                                            hands the chunk to the shipper
  *   VMDeath      -> pyr_profiler_shutdown()  disarm, final flush under a
  *                                            deadline, stats line
- * Threads: init/start/shutdown on JVM callback threads; run on the agent
- * thread; thread_start/thread_end on the thread they describe.  A mutex
+ * Threads: init/start/shutdown on JVM callback threads; the aggregator on
+ * its own pthread; thread_start/thread_end on the thread they describe.  A mutex
  * (`work`) serialises draining and chunk writing between the agent thread
  * and the VMDeath flush; the signal handler never takes it.
  */
@@ -23,12 +24,24 @@
 
 #include <stdint.h>
 
+/* How the aggregator reaches the JVM.  attach/detach bracket every use of
+ * `resolve`, so the aggregator thread is a JVM thread only while it
+ * resolves names (about once per upload period). */
+typedef struct pyr_profiler_jvm {
+  pyr_agct_fn agct;          /* NULL: no Java stacks */
+  pyr_resolve_fn resolve;
+  int (*attach)(void *ctx);  /* 0 on success */
+  void (*detach)(void *ctx);
+  void *ctx;
+} pyr_profiler_jvm;
+
 /* Takes ownership of *opts (the caller's copy is zeroed). */
-int pyr_profiler_init(pyr_options *opts, pyr_agct_fn agct, pyr_resolve_fn resolve,
-                      void *resolve_ctx);
+int pyr_profiler_init(pyr_options *opts, const pyr_profiler_jvm *jvm);
+/* Arms sampling and starts the aggregator and upload threads. */
 int pyr_profiler_start(void);
-void pyr_profiler_run(void);
-void pyr_profiler_shutdown(uint64_t deadline_ms);
+/* Stops sampling, writes and ships the last window; returns within
+ * budget_ms whatever the server does. */
+void pyr_profiler_shutdown(uint64_t budget_ms);
 void pyr_profiler_thread_start(void *jni_env, const char *name, int64_t java_tid);
 void pyr_profiler_thread_end(void);
 /* Formats the agent's counters as "key=value ..." into buf. */

@@ -14,7 +14,9 @@
  * "[pyrite]" line and the JVM continues without (some) profiling.
  *
  * Threads: OnLoad on the launcher thread; the callbacks on the threads the
- * JVM posts them from; the agent thread runs pyr_profiler_run().
+ * JVM posts them from; the profiler's own threads (aggregator, uploader)
+ * are plain pthreads; the aggregator attaches to the JVM only to resolve
+ * names.
  */
 #include "jvm.h"
 
@@ -29,7 +31,8 @@
 
 /* jmethodIDs are never freed before JDK 26; stop creating them past this. */
 #define MAX_PREPARED_METHODS 4000000
-#define VMDEATH_FLUSH_MS 2000
+/* The longest the agent may delay JVM exit: final chunk plus last upload. */
+#define VMDEATH_BUDGET_MS 2000
 
 static pyr_jvm_ctx ctx;
 static _Atomic uint64_t prepared_methods, capped_methods;
@@ -117,31 +120,6 @@ static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread) 
   pyr_profiler_thread_end();
 }
 
-static void JNICALL agent_thread_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg) {
-  (void)jvmti, (void)jni, (void)arg;
-  pyr_profiler_run();
-}
-
-static int start_agent_thread(jvmtiEnv *jvmti, JNIEnv *jni) {
-  jclass cls = (*jni)->FindClass(jni, "java/lang/Thread");
-  jmethodID init = cls ? (*jni)->GetMethodID(jni, cls, "<init>", "(Ljava/lang/String;)V") : NULL;
-  jstring name = (*jni)->NewStringUTF(jni, "pyrite-agent");
-  jobject thread = (init && name) ? (*jni)->NewObject(jni, cls, init, name) : NULL;
-  int rc = -1;
-  if ((*jni)->ExceptionCheck(jni))
-    (*jni)->ExceptionClear(jni);
-  if (thread && (*jvmti)->RunAgentThread(jvmti, thread, agent_thread_main, NULL,
-                                         JVMTI_THREAD_NORM_PRIORITY) == JVMTI_ERROR_NONE)
-    rc = 0;
-  if (thread)
-    (*jni)->DeleteLocalRef(jni, thread);
-  if (name)
-    (*jni)->DeleteLocalRef(jni, name);
-  if (cls)
-    (*jni)->DeleteLocalRef(jni, cls);
-  return rc;
-}
-
 static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread) {
   jclass tcls = (*jni)->FindClass(jni, "java/lang/Thread");
   if (tcls) {
@@ -154,17 +132,48 @@ static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread) {
   pyr_profiler_note_methods(atomic_load(&prepared_methods), atomic_load(&capped_methods));
   register_thread(jvmti, jni, thread);
   pyr_profiler_start();
-  if (start_agent_thread(jvmti, jni) != 0)
-    pyr_error("cannot start the pyrite-agent thread; samples will only be written at exit");
 }
 
 static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni) {
   (void)jvmti, (void)jni;
   pyr_profiler_note_methods(atomic_load(&prepared_methods), atomic_load(&capped_methods));
-  pyr_profiler_shutdown(VMDEATH_FLUSH_MS);
+  pyr_profiler_shutdown(VMDEATH_BUDGET_MS);
+}
+
+/* The aggregator is a plain pthread; it joins the JVM (as a daemon, so it
+ * never holds exit up) only while resolving method names. */
+static int attach_aggregator(void *arg) {
+  pyr_jvm_ctx *c = arg;
+  JNIEnv *jni = NULL;
+  JavaVMAttachArgs args = {.version = JNI_VERSION_1_6, .name = "pyrite", .group = NULL};
+  return (*c->vm)->AttachCurrentThreadAsDaemon(c->vm, (void **)&jni, &args) == JNI_OK ? 0 : -1;
+}
+
+static void detach_aggregator(void *arg) {
+  pyr_jvm_ctx *c = arg;
+  (*c->vm)->DetachCurrentThread(c->vm);
 }
 
 static const char *env_lookup(const char *name) { return getenv(name); }
+
+/* JAVA_TOOL_OPTIONS reaches every JVM in a container, JDK tools included
+ * (jcmd, jps, javac, keytool, jfr...).  Profiling them is useless and would
+ * upload noise, so the agent stays quiet in them. */
+static int is_jdk_tool(jvmtiEnv *jvmti) {
+  static const char *const prefixes[] = {
+      "sun.tools.", "com.sun.tools.", "jdk.jfr.internal.tool.", "sun.security.tools.",
+      "jdk.internal.jshell.", "jdk.jshell.", "jdk.tools.", "jdk.jpackage.", "jdk.jlink.",
+  };
+  char *cmd = NULL;
+  int tool = 0;
+  if ((*jvmti)->GetSystemProperty(jvmti, "sun.java.command", &cmd) != JVMTI_ERROR_NONE || !cmd)
+    return 0;
+  for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+    if (strncmp(cmd, prefixes[i], strlen(prefixes[i])) == 0)
+      tool = 1;
+  (*jvmti)->Deallocate(jvmti, (unsigned char *)cmd);
+  return tool;
+}
 
 /* AGCT misbehaves on non-HotSpot VMs (OpenJ9 livelocks, Zing codes). */
 static int is_hotspot(jvmtiEnv *jvmti) {
@@ -228,8 +237,16 @@ JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved) {
     return JNI_OK;
   }
   pyr_log_set_level((enum pyr_log_level)opt.log_level);
+  if (!opt.enabled) {
+    pyr_info("disabled by configuration (enabled=false)");
+    goto fail;
+  }
   if ((*vm)->GetEnv(vm, (void **)&jvmti, JVMTI_VERSION_1_2) != JNI_OK || !jvmti) {
     pyr_error("this JVM offers no JVMTI 1.2 environment; profiling disabled");
+    goto fail;
+  }
+  if (is_jdk_tool(jvmti)) {
+    pyr_debug("JDK tool detected; profiling off for this JVM");
     goto fail;
   }
   ctx.vm = vm;
@@ -241,7 +258,10 @@ JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved) {
     pyr_warn("not a HotSpot JVM; AsyncGetCallTrace is unsafe here, Java stacks disabled");
     agct = NULL;
   }
-  if (pyr_profiler_init(&opt, agct, pyr_jvm_resolve_method, &ctx) != 0)
+  pyr_profiler_jvm hooks = {.agct = agct, .resolve = pyr_jvm_resolve_method,
+                            .attach = attach_aggregator, .detach = detach_aggregator,
+                            .ctx = &ctx};
+  if (pyr_profiler_init(&opt, &hooks) != 0)
     goto fail; /* the profiler printed why */
   if (setup_jvmti(jvmti) != 0) {
     pyr_error("JVMTI setup failed (capabilities or events refused); profiling disabled");

@@ -205,6 +205,31 @@ static void test_label_limit(void **state) {
   assert_non_null(strstr(err, "too many labels"));
 }
 
+static void test_headers_and_enabled(void **state) {
+  pyr_options o;
+  char err[256];
+  (void)state;
+  set_env(0, "PYROSCOPE_HTTP_HEADERS", "{\"X-A\": \"1\", \"X-B\": \"two\"}");
+  set_env(1, "PYROSCOPE_AGENT_ENABLED", "false");
+  assert_int_equal(pyr_options_parse(&o, "header.X-C=3", env, err, sizeof(err)), 0);
+  assert_int_equal(o.nheaders, 3);
+  assert_string_equal(o.headers[0].key, "X-A");
+  assert_string_equal(o.headers[1].value, "two");
+  assert_string_equal(o.headers[2].key, "X-C");
+  assert_int_equal(o.enabled, 0);
+  pyr_options_free(&o);
+  assert_int_equal(pyr_options_parse(&o, "enabled=true", env, err, sizeof(err)), 0);
+  assert_int_equal(o.enabled, 1);
+  pyr_options_free(&o);
+  expect_error("header.Bad Name=1", "Bad Name");
+  expect_error("enabled=maybe", "enabled");
+  set_env(0, "PYROSCOPE_HTTP_HEADERS", "[1,2]");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "PYROSCOPE_HTTP_HEADERS"));
+  set_env(0, "PYROSCOPE_HTTP_HEADERS", "{\"X-A\": 5}");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_defaults, setup),
@@ -216,6 +241,7 @@ int main(void) {
       cmocka_unit_test_setup(test_app_with_labels, setup),
       cmocka_unit_test_setup(test_empty_items_and_overrides, setup),
       cmocka_unit_test_setup(test_label_limit, setup),
+      cmocka_unit_test_setup(test_headers_and_enabled, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
