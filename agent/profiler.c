@@ -11,6 +11,7 @@
  */
 #include "profiler.h"
 
+#include "classes.h"
 #include "cpu_engine.h"
 #include "gzip.h"
 #include "jfr_writer.h"
@@ -19,9 +20,11 @@
 #include "stackdb.h"
 #include "threads.h"
 #include "u64map.h"
+#include "wall_engine.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,14 +42,26 @@
 #define CHUNK_MAX_BYTES (64u << 20)
 #define KEY_BASE_SHIFT 24
 #define MAX_COPIES 16 /* cap on events emitted for one overrun sample */
+#define WALL_STACK_FRAMES (1u << 16) /* last-wall-stack arena, in frames */
 
 struct event {
   uint64_t ticks;
   uint64_t weight;
+  uint64_t extra2;   /* alloc: object size; lock: real wait ns */
+  uint32_t extra;    /* alloc, lock: class id */
   uint32_t tid;
   uint32_t stack;
   uint16_t kind;
   uint16_t state;
+};
+
+/* Each thread's last signalled wall stack, so an idle thread's repeat
+ * records need no signal.  Append-only arena, compacted when full. */
+struct wall_stacks {
+  pyr_u64map index; /* tid -> off << 32 | flags << 16 | n */
+  pyr_frame *frames, *spare;
+  size_t used;
+  uint64_t misses;
 };
 
 static struct {
@@ -59,6 +74,7 @@ static struct {
   struct event *events;
   size_t nevents;
   pyr_frame *scratch;      /* max_depth + 1 frames */
+  struct wall_stacks wall;
   pyr_jfr_frame *jframes;  /* max_depth + 1 frames */
   int fd;                  /* file= output, -1 if none */
   uint64_t window_start_ticks, window_start_nanos;
@@ -66,9 +82,11 @@ static struct {
   pthread_mutex_t work;
   pthread_mutex_t stop_lock;
   pthread_cond_t stop_cond;
-  int stopping;
+  _Atomic int stopping;
   /* counters owned by whoever holds `work` */
   uint64_t events_dropped, chunks_written, chunk_bytes, chunk_errors, jfr_dropped;
+  _Atomic uint64_t events_dropped_ring; /* JVMTI-callback samples lost to a full ring */
+  pyr_callback_counters cb;
   uint64_t methods_prepared, methods_capped;
   uint64_t window_cpu_ns, windows_timed; /* aggregator CPU per written window */
 } P = {.fd = -1,
@@ -100,7 +118,8 @@ int pyr_profiler_init(pyr_options *opts, const pyr_profiler_jvm *jvm) {
   }
   pyr_sampler_config sc = {.ring = &P.ring, .agct = jvm->agct,
                            .max_depth = P.opt.jstackdepth,
-                           .interval_ns = P.opt.interval_ns};
+                           .interval_ns = P.opt.interval_ns,
+                           .wall = P.opt.wall_ns != 0};
   if ((rc = pyr_sampler_init(&sc)) != 0) {
     pyr_error("cannot allocate stack buffers: %s; profiling disabled", strerror(-rc));
     return -1;
@@ -110,7 +129,14 @@ int pyr_profiler_init(pyr_options *opts, const pyr_profiler_jvm *jvm) {
   P.events = calloc(MAX_EVENTS, sizeof(struct event));
   P.scratch = calloc(P.opt.jstackdepth + 2, sizeof(pyr_frame));
   P.jframes = calloc(P.opt.jstackdepth + 2, sizeof(pyr_jfr_frame));
-  if (!P.stacks || !P.symbols || !P.events || !P.scratch || !P.jframes) {
+  if (P.opt.wall_ns) {
+    P.wall.frames = calloc(WALL_STACK_FRAMES, sizeof(pyr_frame));
+    P.wall.spare = calloc(WALL_STACK_FRAMES, sizeof(pyr_frame));
+    if (!P.wall.frames || !P.wall.spare || pyr_u64map_init(&P.wall.index, PYR_WALL_MAX_SLOTS))
+      P.wall.frames = NULL;
+  }
+  if (!P.stacks || !P.symbols || !P.events || !P.scratch || !P.jframes ||
+      (P.opt.wall_ns && !P.wall.frames)) {
     pyr_error("out of memory while initialising; profiling disabled");
     return -1;
   }
@@ -121,13 +147,27 @@ int pyr_profiler_init(pyr_options *opts, const pyr_profiler_jvm *jvm) {
       return -1;
     }
   }
-  if (P.opt.wall_ns || P.opt.alloc_bytes || P.opt.lock_ns != PYR_LOCK_OFF)
-    pyr_warn("wall=, alloc= and lock= are not available in this build yet; only CPU "
-             "profiling runs");
   if (!P.opt.file && !P.opt.server)
     pyr_info("neither file= nor server= is set: samples are collected but not written");
   P.initialized = 1;
   return 0;
+}
+
+static void start_wall(void) {
+  int rc;
+  if (!P.opt.wall_ns)
+    return;
+  if ((rc = pyr_sampler_install_wall()) != 0) {
+    pyr_error("SIGVTALRM already has a handler (another profiler?); wall-clock profiling "
+              "disabled");
+    return;
+  }
+  pyr_sampler_enable_wall(1);
+  if ((rc = pyr_wall_engine_start(&P.ring, P.opt.wall_ns, P.opt.interval_ns)) != 0) {
+    pyr_sampler_enable_wall(0);
+    pyr_error("cannot start the wall-clock thread: %s; wall-clock profiling disabled",
+              strerror(-rc));
+  }
 }
 
 int pyr_profiler_start(void) {
@@ -135,6 +175,7 @@ int pyr_profiler_start(void) {
   if (!P.initialized || P.started)
     return -1;
   open_window();
+  start_wall();
   if (P.opt.event == PYR_ENGINE_NONE)
     goto out;
   if ((rc = pyr_sampler_install()) != 0) {
@@ -179,10 +220,72 @@ static void add_event(const pyr_sample *s, uint32_t stack) {
   struct event *e = &P.events[P.nevents++];
   e->ticks = s->ticks;
   e->weight = s->weight;
+  e->extra = (uint32_t)s->extra;
+  e->extra2 = s->extra2;
   e->tid = s->tid;
   e->stack = stack;
   e->kind = s->kind;
   e->state = s->state;
+}
+
+/* Keeps only the stacks still indexed: copies them to the spare arena. */
+static void wall_compact(void) {
+  struct wall_stacks *w = &P.wall;
+  size_t used = 0;
+  for (size_t i = 0; i < w->index.slots; i++) {
+    if (!w->index.keys[i])
+      continue;
+    uint64_t v = w->index.vals[i];
+    uint32_t n = (uint32_t)(v & 0xffff);
+    memcpy(w->spare + used, w->frames + (v >> 32), n * sizeof(pyr_frame));
+    w->index.vals[i] = ((uint64_t)used << 32) | (v & 0xffffffffull);
+    used += n;
+  }
+  pyr_frame *t = w->frames;
+  w->frames = w->spare;
+  w->spare = t;
+  w->used = used;
+}
+
+static void wall_remember(const pyr_sample *s) {
+  struct wall_stacks *w = &P.wall;
+  pyr_frame synth = {.bci = s->num_frames, .pad = 0, .method = 0};
+  const pyr_frame *frames = s->frames;
+  uint32_t n = (uint32_t)s->num_frames;
+  if (s->num_frames <= 0) {
+    /* No Java stack (a thread waiting in native code): remember the
+     * status frame, so its idle repeats are attributed the same way. */
+    if (s->num_frames == PYR_NO_JAVA_ENV)
+      synth.method = s->tid;
+    frames = &synth;
+    n = 1;
+  }
+  if (!w->frames || n > 0xffff)
+    return;
+  if (w->used + n > WALL_STACK_FRAMES) {
+    wall_compact();
+    if (w->used + n > WALL_STACK_FRAMES) {
+      pyr_u64map_clear(&w->index); /* live set too big: start over */
+      w->used = 0;
+    }
+  }
+  memcpy(w->frames + w->used, frames, n * sizeof(pyr_frame));
+  pyr_u64map_put(&w->index, s->tid,
+                 ((uint64_t)w->used << 32) | ((uint64_t)(s->flags & 0xffff) << 16) | n);
+  w->used += n;
+}
+
+/* Stack id for an idle thread's repeat record: its last wall stack. */
+static uint32_t wall_repeat_stack(const pyr_sample *s) {
+  uint64_t v;
+  if (P.wall.frames && pyr_u64map_get(&P.wall.index, s->tid, &v))
+    return pyr_stackdb_intern(P.stacks, P.wall.frames + (v >> 32), (uint32_t)(v & 0xffff),
+                              (uint32_t)((v >> 16) & 0xffff));
+  /* Forgotten (arena reset): the wall thread signals it next time. */
+  P.wall.misses++;
+  pyr_wall_engine_resample(s->tid);
+  pyr_frame f = {.bci = PYR_WALL_REPEAT, .pad = 0, .method = 0};
+  return pyr_stackdb_intern(P.stacks, &f, 1, 0);
 }
 
 static void drain(void) {
@@ -194,10 +297,17 @@ static void drain(void) {
       pyr_ring_release(&P.ring); /* cannot happen unless memory is corrupt */
       continue;
     }
-    if (s->num_frames > 0)
+    if (s->num_frames > 0) {
       stack = pyr_stackdb_intern(P.stacks, s->frames, (uint32_t)s->num_frames, s->flags);
-    else
+      if (s->kind == PYR_SAMPLE_WALL)
+        wall_remember(s);
+    } else if (s->num_frames == PYR_WALL_REPEAT) {
+      stack = wall_repeat_stack(s);
+    } else {
       stack = synthetic_stack(s);
+      if (s->kind == PYR_SAMPLE_WALL)
+        wall_remember(s);
+    }
     add_event(s, stack);
     pyr_ring_release(&P.ring);
   }
@@ -219,6 +329,7 @@ static const char *status_name(int32_t code) {
   case -9: return "deoptimization";
   case -10: return "safepoint";
   case PYR_NO_AGCT: return "no_AsyncGetCallTrace";
+  case PYR_WALL_REPEAT: return "wall_stack_unknown";
   default: return "unknown_error";
   }
 }
@@ -252,6 +363,7 @@ static uint64_t java_method(struct chunk_ctx *c, const pyr_method_info *m, uint6
 #define SYNTH_STATUS (1ull << 63)
 #define SYNTH_THREAD (1ull << 62)
 #define SYNTH_MARKER (1ull << 61)
+#define SYNTH_CLASS (1ull << 60)
 
 static void convert_frame(struct chunk_ctx *c, const pyr_frame *f, pyr_jfr_frame *out) {
   out->bci = f->bci >= 0 ? f->bci : -1;
@@ -321,6 +433,64 @@ static void add_settings(pyr_jfr *w, uint64_t ticks) {
   pyr_jfr_active_setting(w, ticks, "interval", buf);
   snprintf(buf, sizeof(buf), "%u", P.opt.jstackdepth);
   pyr_jfr_active_setting(w, ticks, "jstackdepth", buf);
+  if (P.opt.wall_ns) {
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)P.opt.wall_ns);
+    pyr_jfr_active_setting(w, ticks, "wall", buf);
+  }
+  if (P.opt.alloc_bytes) {
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)P.opt.alloc_bytes);
+    pyr_jfr_active_setting(w, ticks, "alloc", buf);
+  }
+  if (P.opt.lock_ns != PYR_LOCK_OFF) {
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)P.opt.lock_ns);
+    pyr_jfr_active_setting(w, ticks, "lock", buf);
+  }
+}
+
+static uint64_t class_key(struct chunk_ctx *c, uint32_t id) {
+  uint64_t key, cache = SYNTH_CLASS | id;
+  if (pyr_u64map_get(&c->methods, cache, &key))
+    return key;
+  key = pyr_jfr_class(c->w, pyr_classes_name(id), 0);
+  pyr_u64map_put(&c->methods, cache, key);
+  return key;
+}
+
+static void write_event(struct chunk_ctx *c, const struct event *e) {
+  uint64_t tk = thread_key(c, e->tid), sk = stack_key(c, e->stack);
+  uint64_t unit = P.opt.interval_ns ? P.opt.interval_ns : 1;
+  switch (e->kind) {
+  case PYR_SAMPLE_WALL: {
+    /* Pyroscope values a WallClockSample at samples x (1e9/sampleRate),
+     * sampleRate being the CPU rate, so weights are in CPU intervals. */
+    uint64_t samples = e->weight / unit;
+    pyr_jfr_wall_sample(c->w, e->ticks, tk, sk,
+                        e->state == PYR_STATE_SLEEPING ? PYR_JFR_STATE_SLEEPING
+                                                       : PYR_JFR_STATE_RUNNABLE,
+                        (uint32_t)(samples > UINT32_MAX ? UINT32_MAX : samples), e->weight);
+    break;
+  }
+  case PYR_SAMPLE_ALLOC:
+    pyr_jfr_alloc_in_new_tlab(c->w, e->ticks, tk, sk, class_key(c, e->extra), e->extra2,
+                              e->weight);
+    break;
+  case PYR_SAMPLE_LOCK:
+    /* startTime is when the wait began; duration carries the weight. */
+    pyr_jfr_monitor_enter(c->w, e->ticks - e->extra2, e->weight, tk, sk,
+                          class_key(c, e->extra), 0);
+    break;
+  default: {
+    /* A CPU timer overrun stands for several periods: emit one
+     * ExecutionSample per period so totals stay honest. */
+    uint64_t copies = e->weight / unit;
+    if (copies < 1)
+      copies = 1;
+    if (copies > MAX_COPIES)
+      copies = MAX_COPIES;
+    for (uint64_t k = 0; k < copies; k++)
+      pyr_jfr_execution_sample(c->w, e->ticks, tk, sk, PYR_JFR_STATE_RUNNABLE);
+  }
+  }
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n) {
@@ -398,19 +568,8 @@ static void write_window(int force, int attach) {
     goto out;
   }
   add_settings(c.w, P.window_start_ticks);
-  for (size_t i = 0; i < P.nevents; i++) {
-    const struct event *e = &P.events[i];
-    uint64_t tk = thread_key(&c, e->tid), sk = stack_key(&c, e->stack);
-    /* A CPU timer overrun stands for several periods: emit one
-     * ExecutionSample per period so totals stay honest. */
-    uint64_t copies = P.opt.interval_ns ? e->weight / P.opt.interval_ns : 1;
-    if (copies < 1)
-      copies = 1;
-    if (copies > MAX_COPIES)
-      copies = MAX_COPIES;
-    for (uint64_t k = 0; k < copies; k++)
-      pyr_jfr_execution_sample(c.w, e->ticks, tk, sk, PYR_JFR_STATE_RUNNABLE);
-  }
+  for (size_t i = 0; i < P.nevents; i++)
+    write_event(&c, &P.events[i]);
   P.jfr_dropped += pyr_jfr_dropped_events(c.w);
   if (pyr_jfr_finish(c.w, end, &out, &len) != 0) {
     P.chunk_errors++;
@@ -445,7 +604,7 @@ reset:
 
 static int wait_stop(uint64_t ns) {
   struct timespec ts;
-  int stopping;
+  _Atomic int stopping;
   clock_gettime(CLOCK_REALTIME, &ts);
   ts.tv_nsec += (long)(ns % 1000000000ull);
   ts.tv_sec += (time_t)(ns / 1000000000ull) + ts.tv_nsec / 1000000000L;
@@ -506,6 +665,21 @@ void pyr_profiler_thread_end(void) {
   pyr_threads_ended(tid);
 }
 
+pyr_sample *pyr_profiler_reserve(uint32_t nframes) {
+  if (!P.started || P.stopping)
+    return NULL;
+  pyr_sample *rec = pyr_ring_reserve(&P.ring, pyr_sample_size((int32_t)nframes));
+  if (!rec)
+    P.events_dropped_ring++;
+  return rec;
+}
+
+void pyr_profiler_commit(pyr_sample *rec) { pyr_ring_commit(&P.ring, rec); }
+
+const pyr_options *pyr_profiler_options(void) { return &P.opt; }
+
+pyr_callback_counters *pyr_profiler_callback_counters(void) { return &P.cb; }
+
 void pyr_profiler_note_methods(uint64_t prepared, uint64_t capped) {
   P.methods_prepared = prepared;
   P.methods_capped = capped;
@@ -565,6 +739,21 @@ void pyr_profiler_format_stats(char *buf, size_t len) {
       (unsigned long long)P.methods_prepared, (unsigned long long)P.methods_capped);
   PUT(" cpu_timers=%llu untimed_threads=%llu", (unsigned long long)e.timers_live,
       (unsigned long long)e.untimed);
+  pyr_wall_stats ws;
+  pyr_wall_engine_get_stats(&ws);
+  PUT(" wall_ticks=%llu wall_visits=%llu wall_signals=%llu wall_repeats=%llu wall_samples=%llu"
+      " wall_signal_errors=%llu wall_no_slot=%llu wall_stack_misses=%llu",
+      (unsigned long long)ws.ticks, (unsigned long long)ws.visits,
+      (unsigned long long)ws.signals, (unsigned long long)ws.repeats,
+      (unsigned long long)s.wall_samples, (unsigned long long)ws.signal_errors,
+      (unsigned long long)s.wall_no_slot, (unsigned long long)P.wall.misses);
+  PUT(" alloc_samples=%llu lock_events=%llu lock_below_threshold_dropped=%llu"
+      " callback_stack_errors=%llu callback_dropped_ring=%llu classes=%u",
+      (unsigned long long)atomic_load(&P.cb.alloc_samples),
+      (unsigned long long)atomic_load(&P.cb.lock_events),
+      (unsigned long long)atomic_load(&P.cb.lock_below_threshold_dropped),
+      (unsigned long long)atomic_load(&P.cb.stack_errors),
+      (unsigned long long)atomic_load(&P.events_dropped_ring), pyr_classes_count());
   PUT(" window_cpu_us=%llu", (unsigned long long)(P.windows_timed
                                                    ? P.window_cpu_ns / P.windows_timed / 1000
                                                    : 0));
@@ -595,6 +784,8 @@ void pyr_profiler_shutdown(uint64_t budget_ms) {
   pthread_cond_broadcast(&P.stop_cond);
   pthread_mutex_unlock(&P.stop_lock);
   pyr_sampler_enable(0);
+  pyr_sampler_enable_wall(0);
+  pyr_wall_engine_stop();
   pyr_cpu_engine_stop();
 
   /* Half the budget for the aggregator to let go of `work` (it may be in

@@ -22,6 +22,7 @@
 #include "sampler.h"
 #include "symbols.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* How the aggregator reaches the JVM.  attach/detach bracket every use of
@@ -44,6 +45,22 @@ int pyr_profiler_start(void);
 void pyr_profiler_shutdown(uint64_t budget_ms);
 void pyr_profiler_thread_start(void *jni_env, const char *name, int64_t java_tid);
 void pyr_profiler_thread_end(void);
+/* For JVMTI callbacks (allocation, lock): reserve a ring record with room
+ * for n frames, fill it, commit it.  NULL when the ring is full (counted)
+ * or profiling is not running. */
+pyr_sample *pyr_profiler_reserve(uint32_t nframes);
+void pyr_profiler_commit(pyr_sample *rec);
+const pyr_options *pyr_profiler_options(void);
+
+/* Counters the JVMTI callbacks keep (printed in the stats line). */
+typedef struct pyr_callback_counters {
+  _Atomic uint64_t alloc_samples;   /* SampledObjectAlloc events recorded */
+  _Atomic uint64_t lock_events;     /* contended monitor waits recorded */
+  _Atomic uint64_t lock_below_threshold_dropped; /* short waits sampled out */
+  _Atomic uint64_t stack_errors;    /* GetStackTrace failures */
+} pyr_callback_counters;
+pyr_callback_counters *pyr_profiler_callback_counters(void);
+
 /* Formats the agent's counters as "key=value ..." into buf. */
 void pyr_profiler_format_stats(char *buf, size_t len);
 /* jvmti/ reports how many methods it pre-created jmethodIDs for. */

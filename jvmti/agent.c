@@ -118,6 +118,7 @@ static void JNICALL on_thread_start(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread
 static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread) {
   (void)jvmti, (void)jni, (void)thread;
   pyr_profiler_thread_end();
+  pyr_jvm_thread_cleanup();
 }
 
 static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread) {
@@ -187,9 +188,12 @@ static int is_hotspot(jvmtiEnv *jvmti) {
   return ok;
 }
 
-static int setup_jvmti(jvmtiEnv *jvmti) {
+/* Capabilities and events, asking only for what the options need: the
+ * monitor and allocation capabilities are not free for the JVM. */
+static int setup_jvmti(jvmtiEnv *jvmti, const pyr_options *o) {
   jvmtiCapabilities want, potential;
   jvmtiEventCallbacks cb;
+  int alloc = o->alloc_bytes != 0, lock = o->lock_ns != PYR_LOCK_OFF;
   static const jvmtiEvent events[] = {
       JVMTI_EVENT_VM_INIT,      JVMTI_EVENT_VM_DEATH,     JVMTI_EVENT_CLASS_LOAD,
       JVMTI_EVENT_CLASS_PREPARE, JVMTI_EVENT_THREAD_START, JVMTI_EVENT_THREAD_END,
@@ -202,6 +206,16 @@ static int setup_jvmti(jvmtiEnv *jvmti) {
   want.can_get_source_file_name = potential.can_get_source_file_name;
   want.can_generate_compiled_method_load_events =
       potential.can_generate_compiled_method_load_events;
+  if (alloc && !potential.can_generate_sampled_object_alloc_events) {
+    pyr_warn("this JVM cannot sample allocations (JDK 11+ needed); alloc= ignored");
+    alloc = 0;
+  }
+  if (lock && !potential.can_generate_monitor_events) {
+    pyr_warn("this JVM cannot report monitor contention; lock= ignored");
+    lock = 0;
+  }
+  want.can_generate_sampled_object_alloc_events = alloc;
+  want.can_generate_monitor_events = lock;
   if ((*jvmti)->AddCapabilities(jvmti, &want) != JVMTI_ERROR_NONE)
     return -1;
 
@@ -213,6 +227,9 @@ static int setup_jvmti(jvmtiEnv *jvmti) {
   cb.ThreadStart = on_thread_start;
   cb.ThreadEnd = on_thread_end;
   cb.CompiledMethodLoad = on_compiled_method_load;
+  cb.SampledObjectAlloc = pyr_jvm_on_sampled_alloc;
+  cb.MonitorContendedEnter = pyr_jvm_on_monitor_contended_enter;
+  cb.MonitorContendedEntered = pyr_jvm_on_monitor_contended_entered;
   if ((*jvmti)->SetEventCallbacks(jvmti, &cb, sizeof(cb)) != JVMTI_ERROR_NONE)
     return -1;
   for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
@@ -222,6 +239,23 @@ static int setup_jvmti(jvmtiEnv *jvmti) {
   if (want.can_generate_compiled_method_load_events)
     (*jvmti)->SetEventNotificationMode(jvmti, JVMTI_ENABLE, JVMTI_EVENT_COMPILED_METHOD_LOAD,
                                        NULL);
+  if (alloc) {
+    /* Set early: each thread's next sample point is drawn from the old
+     * interval, so a late change takes a while to apply. */
+    if ((*jvmti)->SetHeapSamplingInterval(jvmti, (jint)o->alloc_bytes) != JVMTI_ERROR_NONE ||
+        (*jvmti)->SetEventNotificationMode(jvmti, JVMTI_ENABLE,
+                                           JVMTI_EVENT_SAMPLED_OBJECT_ALLOC, NULL) !=
+            JVMTI_ERROR_NONE)
+      pyr_warn("allocation sampling could not be enabled; alloc= ignored");
+  }
+  if (lock &&
+      ((*jvmti)->SetEventNotificationMode(jvmti, JVMTI_ENABLE,
+                                          JVMTI_EVENT_MONITOR_CONTENDED_ENTER, NULL) !=
+           JVMTI_ERROR_NONE ||
+       (*jvmti)->SetEventNotificationMode(jvmti, JVMTI_ENABLE,
+                                          JVMTI_EVENT_MONITOR_CONTENDED_ENTERED, NULL) !=
+           JVMTI_ERROR_NONE))
+    pyr_warn("monitor contention events could not be enabled; lock= ignored");
   return 0;
 }
 
@@ -263,7 +297,7 @@ JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved) {
                             .ctx = &ctx};
   if (pyr_profiler_init(&opt, &hooks) != 0)
     goto fail; /* the profiler printed why */
-  if (setup_jvmti(jvmti) != 0) {
+  if (setup_jvmti(jvmti, pyr_profiler_options()) != 0) {
     pyr_error("JVMTI setup failed (capabilities or events refused); profiling disabled");
     goto fail;
   }

@@ -25,4 +25,17 @@ pyr_agct_fn pyr_jvm_find_agct(jvmtiEnv *jvmti);
  * attached to the JVM (the agent thread or a JVMTI callback). */
 int pyr_jvm_resolve_method(void *ctx, uint64_t method, pyr_method_info *out);
 
+/* "Lcom/example/Demo;" -> "com/example/Demo" (malloc'd); other forms as is. */
+char *pyr_jvm_class_name(const char *signature);
+
+/* JVMTI callbacks for allocation and lock profiling (events.c). */
+void JNICALL pyr_jvm_on_sampled_alloc(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread,
+                                       jobject object, jclass klass, jlong size);
+void JNICALL pyr_jvm_on_monitor_contended_enter(jvmtiEnv *jvmti, JNIEnv *jni,
+                                                jthread thread, jobject object);
+void JNICALL pyr_jvm_on_monitor_contended_entered(jvmtiEnv *jvmti, JNIEnv *jni,
+                                                  jthread thread, jobject object);
+/* Frees the calling thread's callback buffers (ThreadEnd). */
+void pyr_jvm_thread_cleanup(void);
+
 #endif

@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "Lcom/example/Demo;" -> "com/example/Demo"; other forms unchanged. */
-static char *class_name_from_signature(const char *sig) {
+char *pyr_jvm_class_name(const char *sig) {
   size_t n = strlen(sig);
   if (n >= 2 && sig[0] == 'L' && sig[n - 1] == ';')
     return strndup(sig + 1, n - 2);
@@ -56,7 +55,7 @@ int pyr_jvm_resolve_method(void *ctx, uint64_t method, pyr_method_info *out) {
     goto out;
   if ((*jvmti)->GetMethodModifiers(jvmti, m, &mods) != JVMTI_ERROR_NONE)
     mods = 0;
-  out->class_name = class_name_from_signature(csig);
+  out->class_name = pyr_jvm_class_name(csig);
   out->name = strdup(name);
   out->signature = strdup(sig);
   out->modifiers = mods;

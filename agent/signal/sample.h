@@ -38,13 +38,17 @@ enum pyr_thread_state {
  * stack.  0 and -1..-10 are AGCT's own codes; ours start at -100. */
 #define PYR_NO_JAVA_ENV (-100) /* thread has no JNIEnv registered */
 #define PYR_NO_AGCT (-101)     /* AsyncGetCallTrace unavailable */
+/* Wall sample of an idle thread that was not signalled: repeat the
+ * thread's last wall stack (the aggregator remembers it). */
+#define PYR_WALL_REPEAT (-102)
 
 #define PYR_SAMPLE_TRUNCATED 0x1u
 
 typedef struct pyr_sample {
   uint64_t ticks;     /* CLOCK_MONOTONIC ns when taken */
   uint64_t weight;    /* CPU/wall: ns represented; alloc: bytes; lock: ns */
-  uint64_t extra;     /* alloc: class id; lock: duration; else 0 */
+  uint64_t extra;     /* alloc, lock: class id (agent/classes.h); else 0 */
+  uint64_t extra2;    /* alloc: object size in bytes; lock: real wait ns */
   uint32_t tid;       /* OS thread id */
   int32_t num_frames; /* > 0: frames follow; <= 0: status code, no frames */
   uint16_t kind;      /* enum pyr_sample_kind */

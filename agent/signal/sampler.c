@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <ucontext.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -37,6 +38,7 @@ struct stripe {
 
 struct sampler_tls {
   void *_Atomic env;
+  pyr_wall_slot *_Atomic wall_slot;
   uint32_t tid;
   volatile sig_atomic_t in_handler;
 };
@@ -47,7 +49,9 @@ static __thread struct sampler_tls tls __attribute__((tls_model("initial-exec"))
 
 static struct {
   _Atomic int enabled;
-  int installed;
+  _Atomic int wall_enabled;
+  int installed, wall_installed;
+  pyr_wall_slot *wall_slots; /* mmap'ed, never freed */
   pyr_ring *ring;
   pyr_agct_fn agct;
   uint32_t max_depth;
@@ -57,7 +61,8 @@ static struct {
 
 static struct {
   _Atomic uint64_t signals, samples, dropped_ring, dropped_busy, nested, stray, no_env,
-      truncated, overruns, agct_ok, handler_ns_total, handler_ns_max;
+      truncated, overruns, agct_ok, handler_ns_total, handler_ns_max, wall_samples,
+      wall_no_slot;
   _Atomic uint64_t agct_codes[PYR_AGCT_CODES];
   _Atomic uint64_t hist[PYR_HIST_BUCKETS];
 } C;
@@ -149,17 +154,13 @@ static int32_t walk(struct stripe *s, void *env, void *ucontext) {
   return trace.num_frames;
 }
 
-static void record(const siginfo_t *si, void *ucontext, uint64_t t0) {
+static void record(void *ucontext, uint64_t t0, uint16_t kind, uint16_t state,
+                   uint64_t weight) {
   uint32_t tid = pyr_sampler_gettid();
-  uint64_t weight = S.interval_ns;
   struct stripe *s;
   pyr_sample *rec;
   int32_t n;
 
-  if (si->si_code == SI_TIMER && si->si_overrun > 0) {
-    weight *= 1u + (uint64_t)si->si_overrun;
-    ADD(C.overruns, (uint64_t)si->si_overrun);
-  }
   s = stripe_acquire(tid);
   if (!s) {
     INC(C.dropped_busy);
@@ -174,10 +175,11 @@ static void record(const siginfo_t *si, void *ucontext, uint64_t t0) {
   rec->ticks = t0;
   rec->weight = weight;
   rec->extra = 0;
+  rec->extra2 = 0;
   rec->tid = tid;
   rec->num_frames = n;
-  rec->kind = PYR_SAMPLE_CPU;
-  rec->state = PYR_STATE_RUNNABLE;
+  rec->kind = kind;
+  rec->state = state;
   rec->flags = 0;
   if (n >= (int32_t)S.max_depth) {
     rec->flags |= PYR_SAMPLE_TRUNCATED;
@@ -213,8 +215,95 @@ void pyr_sampler_on_sigprof(int sig, void *siginfo, void *ucontext) {
   }
   tls.in_handler = 1;
   t0 = now_ns();
-  record(si, ucontext, t0);
+  uint64_t weight = S.interval_ns;
+  if (si->si_code == SI_TIMER && si->si_overrun > 0) {
+    weight *= 1u + (uint64_t)si->si_overrun;
+    ADD(C.overruns, (uint64_t)si->si_overrun);
+  }
+  record(ucontext, t0, PYR_SAMPLE_CPU, PYR_STATE_RUNNABLE, weight);
   account_time(now_ns() - t0);
+  tls.in_handler = 0;
+out:
+  errno = saved_errno;
+}
+
+/* x86-64: a thread blocked in a system call is interrupted either with
+ * RIP on the `syscall` instruction (0f 05; the kernel rewound it to
+ * restart the call) or just after it with RAX = -EINTR.  Either way it was
+ * waiting, not running.  Both bytes are inside the page RIP executes from
+ * unless RIP is at a page edge, which the checks exclude. */
+uint16_t pyr_sampler_interrupted_state(const void *ucontext) {
+#if defined(__x86_64__)
+  const ucontext_t *uc = ucontext;
+  uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+  long rax = (long)uc->uc_mcontext.gregs[REG_RAX];
+  const uint8_t *pc = (const uint8_t *)rip;
+  if (rip == 0)
+    return PYR_STATE_RUNNABLE;
+  if ((rip & 4095) <= 4094 && pc[0] == 0x0f && pc[1] == 0x05)
+    return PYR_STATE_SLEEPING;
+  if ((rip & 4095) >= 2 && pc[-2] == 0x0f && pc[-1] == 0x05 && rax == -EINTR)
+    return PYR_STATE_SLEEPING;
+  return PYR_STATE_RUNNABLE;
+#elif defined(__aarch64__)
+  /* aarch64: `svc #0` is 0xd4000001, 4-byte aligned. */
+  const ucontext_t *uc = ucontext;
+  uintptr_t pc = (uintptr_t)uc->uc_mcontext.pc;
+  long x0 = (long)uc->uc_mcontext.regs[0];
+  if (pc == 0 || (pc & 3))
+    return PYR_STATE_RUNNABLE;
+  if ((pc & 4095) <= 4092 && *(const uint32_t *)pc == 0xd4000001u)
+    return PYR_STATE_SLEEPING;
+  if ((pc & 4095) >= 4 && *(const uint32_t *)(pc - 4) == 0xd4000001u && x0 == -EINTR)
+    return PYR_STATE_SLEEPING;
+  return PYR_STATE_RUNNABLE;
+#else
+  (void)ucontext;
+  return PYR_STATE_RUNNABLE;
+#endif
+}
+
+void pyr_sampler_on_sigvtalrm(int sig, void *siginfo, void *ucontext) {
+  const siginfo_t *si = siginfo;
+  int saved_errno = errno;
+  pyr_wall_slot *slot;
+  uint64_t t0, weight;
+
+  (void)sig;
+  if (!atomic_load_explicit(&S.wall_enabled, memory_order_relaxed))
+    goto out;
+  if (si->si_code != SI_TKILL) { /* only the wall thread's tgkill */
+    INC(C.stray);
+    goto out;
+  }
+  slot = atomic_load_explicit(&tls.wall_slot, memory_order_relaxed);
+  if (!slot) {
+    INC(C.wall_no_slot);
+    goto out;
+  }
+  weight = atomic_exchange_explicit(&slot->pending_ns, 0, memory_order_acq_rel);
+  if (weight == 0)
+    goto out;
+  if (tls.in_handler) {
+    /* Give the time back: the next signal will carry it. */
+    atomic_fetch_add_explicit(&slot->pending_ns, weight, memory_order_relaxed);
+    INC(C.nested);
+    goto out;
+  }
+  tls.in_handler = 1;
+  t0 = now_ns();
+  uint16_t state = pyr_sampler_interrupted_state(ucontext);
+  atomic_store_explicit(&slot->last_state, state, memory_order_relaxed);
+  record(ucontext, t0, PYR_SAMPLE_WALL, state, weight);
+  INC(C.wall_samples);
+  account_time(now_ns() - t0);
+  /* The wall thread measures idleness from here, so the CPU this handler
+   * just spent does not make a sleeping thread look busy. */
+  struct timespec cpu;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
+    atomic_store_explicit(&slot->cpu_after_ns,
+                          (uint64_t)cpu.tv_sec * 1000000000ull + (uint64_t)cpu.tv_nsec,
+                          memory_order_relaxed);
   tls.in_handler = 0;
 out:
   errno = saved_errno;
@@ -222,6 +311,10 @@ out:
 
 static void sigprof_trampoline(int sig, siginfo_t *si, void *uc) {
   pyr_sampler_on_sigprof(sig, si, uc);
+}
+
+static void sigvtalrm_trampoline(int sig, siginfo_t *si, void *uc) {
+  pyr_sampler_on_sigvtalrm(sig, si, uc);
 }
 
 int pyr_sampler_init(const pyr_sampler_config *cfg) {
@@ -238,30 +331,56 @@ int pyr_sampler_init(const pyr_sampler_config *cfg) {
       return -errno;
     S.stripes[i].frames = p;
   }
+  if (cfg->wall && !S.wall_slots) {
+    void *p = mmap(NULL, PYR_WALL_MAX_SLOTS * sizeof(pyr_wall_slot), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      return -errno;
+    S.wall_slots = p;
+  }
+  return 0;
+}
+
+/* Installs `fn` for `sig` unless someone else's handler is there: we never
+ * steal a signal another library relies on. */
+static int install(int sig, void (*fn)(int, siginfo_t *, void *)) {
+  struct sigaction sa, old;
+  if (sigaction(sig, NULL, &old) != 0)
+    return -errno;
+  if ((old.sa_flags & SA_SIGINFO) ? (old.sa_sigaction != NULL && old.sa_sigaction != fn)
+                                  : (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN))
+    return -EBUSY;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = fn;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  /* Profiling signals must not nest: both are masked in both handlers. */
+  sigemptyset(&sa.sa_mask);
+  sigaddset(&sa.sa_mask, SIGPROF);
+  sigaddset(&sa.sa_mask, SIGVTALRM);
+  if (sigaction(sig, &sa, NULL) != 0)
+    return -errno;
   return 0;
 }
 
 int pyr_sampler_install(void) {
-  struct sigaction sa, old;
-  if (S.installed)
-    return 0;
-  if (sigaction(SIGPROF, NULL, &old) != 0)
-    return -errno;
-  if ((old.sa_flags & SA_SIGINFO) ? old.sa_sigaction != NULL
-                                  : (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN))
-    return -EBUSY;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_sigaction = sigprof_trampoline;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  /* Profiling signals must not nest: the wall-clock signal is masked too. */
-  sigemptyset(&sa.sa_mask);
-  sigaddset(&sa.sa_mask, SIGPROF);
-  sigaddset(&sa.sa_mask, SIGVTALRM);
-  if (sigaction(SIGPROF, &sa, NULL) != 0)
-    return -errno;
-  S.installed = 1;
-  return 0;
+  int rc = S.installed ? 0 : install(SIGPROF, sigprof_trampoline);
+  if (rc == 0)
+    S.installed = 1;
+  return rc;
 }
+
+int pyr_sampler_install_wall(void) {
+  int rc = S.wall_installed ? 0 : install(SIGVTALRM, sigvtalrm_trampoline);
+  if (rc == 0)
+    S.wall_installed = 1;
+  return rc;
+}
+
+void pyr_sampler_enable_wall(int on) {
+  atomic_store_explicit(&S.wall_enabled, on, memory_order_release);
+}
+
+pyr_wall_slot *pyr_sampler_wall_slots(void) { return S.wall_slots; }
 
 void pyr_sampler_enable(int on) {
   atomic_store_explicit(&S.enabled, on, memory_order_release);
@@ -271,13 +390,38 @@ int pyr_sampler_enabled(void) {
   return atomic_load_explicit(&S.enabled, memory_order_acquire);
 }
 
+/* Claims a free slot with a CAS on its tid; a full table means this
+ * thread is not wall-sampled (counted as wall_no_slot if signalled). */
+static pyr_wall_slot *claim_wall_slot(uint32_t tid) {
+  for (unsigned i = 0; S.wall_slots && i < PYR_WALL_MAX_SLOTS; i++) {
+    pyr_wall_slot *s = &S.wall_slots[i];
+    uint32_t expect = 0;
+    if (atomic_load_explicit(&s->tid, memory_order_relaxed) != 0)
+      continue;
+    /* The wall thread owns last_ts etc.; it resets them when it sees a
+     * new tid in the slot (see wall_engine.c). */
+    atomic_store_explicit(&s->pending_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->last_state, PYR_STATE_RUNNABLE, memory_order_relaxed);
+    if (atomic_compare_exchange_strong_explicit(&s->tid, &expect, tid, memory_order_release,
+                                                memory_order_relaxed))
+      return s;
+  }
+  return NULL;
+}
+
 void pyr_sampler_thread_attach(void *jni_env) {
   tls.tid = (uint32_t)syscall(SYS_gettid);
   atomic_store_explicit(&tls.env, jni_env, memory_order_relaxed);
+  if (S.wall_slots && !atomic_load_explicit(&tls.wall_slot, memory_order_relaxed))
+    atomic_store_explicit(&tls.wall_slot, claim_wall_slot(tls.tid), memory_order_relaxed);
 }
 
 void pyr_sampler_thread_detach(void) {
+  pyr_wall_slot *slot = atomic_load_explicit(&tls.wall_slot, memory_order_relaxed);
   atomic_store_explicit(&tls.env, NULL, memory_order_relaxed);
+  atomic_store_explicit(&tls.wall_slot, NULL, memory_order_relaxed);
+  if (slot)
+    atomic_store_explicit(&slot->tid, 0, memory_order_release);
 }
 
 void pyr_sampler_get_stats(pyr_sampler_stats *o) {
@@ -291,6 +435,8 @@ void pyr_sampler_get_stats(pyr_sampler_stats *o) {
   o->no_env = LD(C.no_env);
   o->truncated = LD(C.truncated);
   o->overruns = LD(C.overruns);
+  o->wall_samples = LD(C.wall_samples);
+  o->wall_no_slot = LD(C.wall_no_slot);
   o->agct_ok = LD(C.agct_ok);
   o->handler_ns_total = LD(C.handler_ns_total);
   o->handler_ns_max = LD(C.handler_ns_max);

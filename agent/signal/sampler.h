@@ -36,6 +36,20 @@ typedef void (*pyr_agct_fn)(void *trace, int32_t depth, void *ucontext);
 #define PYR_HIST_SUB 8
 #define PYR_HIST_BUCKETS (64 * PYR_HIST_SUB)
 
+/* Wall-clock sampling: one slot per registered Java thread.  The wall
+ * thread adds the wall time to attribute to `pending_ns` and signals the
+ * thread; the thread's SIGVTALRM handler takes it and records the sample.
+ * Fields after `last_state` belong to the wall thread alone. */
+#define PYR_WALL_MAX_SLOTS 4096
+
+typedef struct pyr_wall_slot {
+  _Atomic uint32_t tid;        /* 0 = free */
+  _Atomic uint32_t last_state; /* state of the last signalled sample */
+  _Atomic uint64_t pending_ns; /* weight for the next signal */
+  _Atomic uint64_t cpu_after_ns; /* thread CPU clock when the handler ended */
+  uint64_t last_ts, last_cpu_ns, carry_ns;
+} pyr_wall_slot;
+
 typedef struct pyr_sampler_stats {
   uint64_t signals;        /* SIGPROF deliveries seen while enabled */
   uint64_t samples;        /* samples written to the ring */
@@ -46,6 +60,8 @@ typedef struct pyr_sampler_stats {
   uint64_t no_env;         /* thread without a registered JNIEnv */
   uint64_t truncated;      /* stack deeper than jstackdepth */
   uint64_t overruns;       /* timer expirations folded into weights */
+  uint64_t wall_samples;   /* wall samples written by the SIGVTALRM handler */
+  uint64_t wall_no_slot;   /* SIGVTALRM on a thread without a wall slot */
   uint64_t agct_ok;
   uint64_t agct_codes[PYR_AGCT_CODES];
   uint64_t handler_ns_total;
@@ -58,6 +74,7 @@ typedef struct pyr_sampler_config {
   pyr_agct_fn agct;       /* NULL: Java stacks disabled */
   uint32_t max_depth;     /* jstackdepth */
   uint64_t interval_ns;   /* weight of one CPU sample */
+  int wall;               /* allocate wall slots and handle SIGVTALRM */
 } pyr_sampler_config;
 
 /* Allocates the stripes (mmap).  Returns 0 or -errno.  Not signal-safe. */
@@ -68,8 +85,14 @@ int pyr_sampler_init(const pyr_sampler_config *cfg);
 int pyr_sampler_install(void);
 void pyr_sampler_enable(int on);
 int pyr_sampler_enabled(void);
+/* Wall-clock: SIGVTALRM handler (same refusal rules as SIGPROF). */
+int pyr_sampler_install_wall(void);
+void pyr_sampler_enable_wall(int on);
+/* The slot table (PYR_WALL_MAX_SLOTS entries) or NULL without wall. */
+pyr_wall_slot *pyr_sampler_wall_slots(void);
 
-/* Records the calling thread's JNIEnv for the handler (NULL to clear). */
+/* Records the calling thread's JNIEnv for the handler (NULL to clear) and,
+ * with wall sampling, claims a wall slot for it (released on detach). */
 void pyr_sampler_thread_attach(void *jni_env);
 void pyr_sampler_thread_detach(void);
 /* The calling thread's kernel tid, cached in TLS when attached. */
@@ -81,7 +104,10 @@ uint64_t pyr_sampler_hist_quantile(const uint64_t *hist, double q);
 /* Bucket index for a duration; exposed for tests. */
 unsigned pyr_sampler_hist_bucket(uint64_t ns);
 
-/* The handler itself, exposed so tests can drive it directly. */
+/* The handlers, exposed so tests can drive them directly. */
 void pyr_sampler_on_sigprof(int sig, void *siginfo, void *ucontext);
+void pyr_sampler_on_sigvtalrm(int sig, void *siginfo, void *ucontext);
+/* Running or sleeping, from the interrupted context (no syscalls). */
+uint16_t pyr_sampler_interrupted_state(const void *ucontext);
 
 #endif

@@ -1,0 +1,152 @@
+/*
+ * events.c - allocation and lock-contention samples from JVMTI callbacks.
+ *
+ * Both callbacks run on the application thread that allocated or waited,
+ * where JVMTI calls are legal, so the stack comes from GetStackTrace (no
+ * signal, no safepoint bias for the current thread) straight into a ring
+ * record, and the class name is interned (agent/classes.h).
+ *
+ * Allocation weights: HotSpot samples allocations at exponentially
+ * distributed byte distances with mean `alloc`, so an object of `size`
+ * bytes is sampled with probability 1 - exp(-size/alloc).  Weighting each
+ * sample by size / (1 - exp(-size/alloc)) makes the expected total equal
+ * the bytes really allocated (the Horvitz-Thompson estimator pprof uses).
+ *
+ * Lock threshold semantics (lock=T): a wait of d >= T is always recorded
+ * with weight d; a shorter wait is recorded with probability d/T and weight
+ * T.  Either way E[weight] = d, so delay totals are unbiased while short
+ * waits cost almost nothing.  The JFR duration field carries the weight.
+ *
+ * Threads: any Java thread; per-thread state in TLS (the wait start time,
+ * a PRNG, a frame buffer allocated on first use and freed at ThreadEnd).
+ */
+#include "jvm.h"
+
+#include "classes.h"
+#include "log.h"
+#include "profiler.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct callback_tls {
+  jvmtiFrameInfo *frames;
+  uint64_t lock_enter_ns;
+  uint64_t rng;
+};
+
+static __thread struct callback_tls ctls;
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: per-thread, so no shared state on the hot path. */
+static double next_uniform(void) {
+  if (ctls.rng == 0)
+    ctls.rng = mono_ns() ^ (uint64_t)(uintptr_t)&ctls ^ 0x9e3779b97f4a7c15ull;
+  ctls.rng ^= ctls.rng >> 12;
+  ctls.rng ^= ctls.rng << 25;
+  ctls.rng ^= ctls.rng >> 27;
+  return (double)((ctls.rng * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;
+}
+
+static uint32_t class_id(jvmtiEnv *jvmti, jclass klass) {
+  char *sig = NULL;
+  uint32_t id = 0;
+  if (klass && (*jvmti)->GetClassSignature(jvmti, klass, &sig, NULL) == JVMTI_ERROR_NONE) {
+    char *name = pyr_jvm_class_name(sig);
+    if (name)
+      id = pyr_classes_intern(name);
+    free(name);
+    (*jvmti)->Deallocate(jvmti, (unsigned char *)sig);
+  }
+  return id;
+}
+
+/* Takes the current thread's stack and writes one ring record. */
+static void record(jvmtiEnv *jvmti, uint16_t kind, uint64_t ticks, uint64_t weight,
+                   uint32_t cls, uint64_t extra2) {
+  const pyr_options *o = pyr_profiler_options();
+  uint32_t depth = o->jstackdepth;
+  jint count = 0;
+  pyr_sample *rec;
+
+  if (!ctls.frames && !(ctls.frames = malloc(depth * sizeof(jvmtiFrameInfo))))
+    return;
+  if ((*jvmti)->GetStackTrace(jvmti, NULL, 0, (jint)depth, ctls.frames, &count) !=
+      JVMTI_ERROR_NONE) {
+    atomic_fetch_add(&pyr_profiler_callback_counters()->stack_errors, 1);
+    count = 0;
+  }
+  rec = pyr_profiler_reserve((uint32_t)count);
+  if (!rec)
+    return;
+  rec->ticks = ticks;
+  rec->weight = weight;
+  rec->extra = cls;
+  rec->extra2 = extra2;
+  rec->tid = pyr_sampler_gettid();
+  rec->num_frames = count > 0 ? count : 0; /* 0 renders as .no_Java_frame */
+  rec->kind = kind;
+  rec->state = PYR_STATE_RUNNABLE;
+  rec->flags = (uint32_t)count >= depth ? PYR_SAMPLE_TRUNCATED : 0;
+  for (jint i = 0; i < count; i++) {
+    rec->frames[i].method = (uint64_t)(uintptr_t)ctls.frames[i].method;
+    rec->frames[i].bci = (int32_t)ctls.frames[i].location;
+    rec->frames[i].pad = 0;
+  }
+  pyr_profiler_commit(rec);
+}
+
+void JNICALL pyr_jvm_on_sampled_alloc(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread,
+                                       jobject object, jclass klass, jlong size) {
+  (void)jni, (void)thread, (void)object;
+  double interval = (double)pyr_profiler_options()->alloc_bytes;
+  double bytes = size > 0 ? (double)size : 1.0;
+  /* -expm1(-x) = 1 - exp(-x), accurate for small x. */
+  double p = -expm1(-bytes / interval);
+  uint64_t weight = (uint64_t)(bytes / (p > 0 ? p : 1.0) + 0.5);
+  record(jvmti, PYR_SAMPLE_ALLOC, mono_ns(), weight, class_id(jvmti, klass), (uint64_t)size);
+  atomic_fetch_add(&pyr_profiler_callback_counters()->alloc_samples, 1);
+}
+
+void JNICALL pyr_jvm_on_monitor_contended_enter(jvmtiEnv *jvmti, JNIEnv *jni,
+                                                jthread thread, jobject object) {
+  (void)jvmti, (void)jni, (void)thread, (void)object;
+  ctls.lock_enter_ns = mono_ns();
+}
+
+void JNICALL pyr_jvm_on_monitor_contended_entered(jvmtiEnv *jvmti, JNIEnv *jni,
+                                                  jthread thread, jobject object) {
+  uint64_t start = ctls.lock_enter_ns, now = mono_ns();
+  uint64_t threshold = pyr_profiler_options()->lock_ns, d, weight;
+  jclass cls;
+  (void)thread;
+  ctls.lock_enter_ns = 0;
+  if (start == 0 || now < start)
+    return; /* the wait began before profiling started */
+  d = now - start;
+  if (d >= threshold) {
+    weight = d;
+  } else if (next_uniform() * (double)threshold < (double)d) {
+    weight = threshold;
+  } else {
+    atomic_fetch_add(&pyr_profiler_callback_counters()->lock_below_threshold_dropped, 1);
+    return;
+  }
+  cls = (*jni)->GetObjectClass(jni, object);
+  record(jvmti, PYR_SAMPLE_LOCK, now, weight, class_id(jvmti, cls), d);
+  if (cls)
+    (*jni)->DeleteLocalRef(jni, cls);
+  atomic_fetch_add(&pyr_profiler_callback_counters()->lock_events, 1);
+}
+
+void pyr_jvm_thread_cleanup(void) {
+  free(ctls.frames);
+  ctls.frames = NULL;
+}
