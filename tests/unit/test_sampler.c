@@ -65,7 +65,7 @@ static int setup_group(void **state) {
   (void)state;
   assert_int_equal(pyr_ring_init(&ring, 64 * 1024), 0);
   pyr_sampler_config cfg = {.ring = &ring, .agct = fake_agct, .max_depth = 16,
-                            .interval_ns = 10000000};
+                            .interval_ns = 10000000, .wall = 1};
   assert_int_equal(pyr_sampler_init(&cfg), 0);
   pyr_sampler_enable(1);
   return 0;
@@ -207,6 +207,81 @@ static void test_histogram(void **state) {
   assert_int_equal(pyr_sampler_hist_quantile(hist, 0.5), 0);
 }
 
+#if defined(__x86_64__)
+#include <ucontext.h>
+
+static void test_interrupted_state(void **state) {
+  static uint8_t code[64] __attribute__((aligned(64)));
+  ucontext_t uc;
+  (void)state;
+  memset(code, 0x90, sizeof(code)); /* nops */
+  code[10] = 0x0f;
+  code[11] = 0x05; /* syscall */
+  memset(&uc, 0, sizeof(uc));
+  /* RIP on the syscall instruction: the kernel rewound it to restart. */
+  uc.uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)&code[10];
+  assert_int_equal(pyr_sampler_interrupted_state(&uc), PYR_STATE_SLEEPING);
+  /* Just after it with -EINTR: interrupted, not restarted. */
+  uc.uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)&code[12];
+  uc.uc_mcontext.gregs[REG_RAX] = -EINTR;
+  assert_int_equal(pyr_sampler_interrupted_state(&uc), PYR_STATE_SLEEPING);
+  /* Just after it with a normal result: the call returned, running. */
+  uc.uc_mcontext.gregs[REG_RAX] = 3;
+  assert_int_equal(pyr_sampler_interrupted_state(&uc), PYR_STATE_RUNNABLE);
+  /* Anywhere else: running. */
+  uc.uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)&code[30];
+  assert_int_equal(pyr_sampler_interrupted_state(&uc), PYR_STATE_RUNNABLE);
+}
+
+static void test_wall_handler(void **state) {
+  siginfo_t si;
+  static uint8_t code[16] = {0x0f, 0x05};
+  ucontext_t uc;
+  pyr_sampler_stats a, b;
+  (void)state;
+  drain_all();
+  pyr_wall_slot *slots = pyr_sampler_wall_slots();
+  assert_non_null(slots);
+  pyr_sampler_enable_wall(1);
+  pyr_sampler_thread_detach();
+  pyr_sampler_thread_attach(&dummy_env); /* claims a slot */
+  pyr_wall_slot *mine = NULL;
+  for (unsigned i = 0; i < PYR_WALL_MAX_SLOTS; i++)
+    if (atomic_load(&slots[i].tid) == pyr_sampler_gettid())
+      mine = &slots[i];
+  assert_non_null(mine);
+  memset(&uc, 0, sizeof(uc));
+  uc.uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)&code[0];
+  memset(&si, 0, sizeof(si));
+  si.si_code = SI_TKILL;
+  fake_result = 2;
+  pyr_sampler_get_stats(&a);
+  atomic_store(&mine->pending_ns, 30000000);
+  pyr_sampler_on_sigvtalrm(SIGVTALRM, &si, &uc);
+  const pyr_sample *s = next();
+  assert_non_null(s);
+  assert_int_equal(s->kind, PYR_SAMPLE_WALL);
+  assert_int_equal(s->state, PYR_STATE_SLEEPING);
+  assert_int_equal(s->weight, 30000000);
+  pyr_ring_release(&ring);
+  assert_int_equal(atomic_load(&mine->pending_ns), 0);
+  assert_int_equal(atomic_load(&mine->last_state), PYR_STATE_SLEEPING);
+  assert_true(atomic_load(&mine->cpu_after_ns) > 0);
+  /* No pending weight: nothing recorded.  Not from tgkill: stray. */
+  pyr_sampler_on_sigvtalrm(SIGVTALRM, &si, &uc);
+  si.si_code = SI_USER;
+  atomic_store(&mine->pending_ns, 10);
+  pyr_sampler_on_sigvtalrm(SIGVTALRM, &si, &uc);
+  assert_null(next());
+  pyr_sampler_get_stats(&b);
+  assert_int_equal(b.wall_samples - a.wall_samples, 1);
+  assert_int_equal(b.stray - a.stray, 1);
+  /* Detach frees the slot. */
+  pyr_sampler_thread_detach();
+  assert_int_equal(atomic_load(&mine->tid), 0);
+}
+#endif
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sample_roundtrip),
@@ -216,6 +291,10 @@ int main(void) {
       cmocka_unit_test(test_overrun_weight),
       cmocka_unit_test(test_full_ring_drops_and_counts),
       cmocka_unit_test(test_histogram),
+#if defined(__x86_64__)
+      cmocka_unit_test(test_interrupted_state),
+      cmocka_unit_test(test_wall_handler),
+#endif
   };
   return cmocka_run_group_tests(tests, setup_group, NULL);
 }
