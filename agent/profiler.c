@@ -163,7 +163,11 @@ static void start_wall(void) {
     return;
   }
   pyr_sampler_enable_wall(1);
-  if ((rc = pyr_wall_engine_start(&P.ring, P.opt.wall_ns, P.opt.interval_ns)) != 0) {
+  pyr_wall_hooks hooks = {.attach = P.jvm.attach, .detach = P.jvm.detach,
+                          .thread_state = P.jvm.thread_state,
+                          .thread_stack = P.jvm.thread_stack, .ctx = P.jvm.ctx,
+                          .max_depth = P.opt.jstackdepth};
+  if ((rc = pyr_wall_engine_start(&P.ring, P.opt.wall_ns, P.opt.interval_ns, &hooks)) != 0) {
     pyr_sampler_enable_wall(0);
     pyr_error("cannot start the wall-clock thread: %s; wall-clock profiling disabled",
               strerror(-rc));
@@ -650,19 +654,29 @@ static int start_aggregator(void) {
   return rc;
 }
 
-void pyr_profiler_thread_start(void *jni_env, const char *name, int64_t java_tid) {
+void *pyr_profiler_thread_start(void *jni_env, const char *name, int64_t java_tid,
+                                void *thread_ref) {
   pyr_sampler_thread_attach(jni_env);
   uint32_t tid = pyr_sampler_gettid();
+  pyr_wall_slot *slot = pyr_sampler_thread_slot();
+  void *release = thread_ref;
+  if (slot && thread_ref)
+    release = pyr_wall_engine_set_ref(slot, thread_ref);
   pyr_threads_register(tid, name, java_tid);
   if (P.started)
     pyr_cpu_engine_thread_started(tid);
+  return release;
 }
 
-void pyr_profiler_thread_end(void) {
+void *pyr_profiler_thread_end(void) {
   uint32_t tid = pyr_sampler_gettid();
+  pyr_wall_slot *slot = pyr_sampler_thread_slot();
+  /* Withdraw the ref first: after this the wall thread cannot use it. */
+  void *ref = slot ? pyr_wall_engine_clear_ref(slot) : NULL;
   pyr_sampler_thread_detach();
   pyr_cpu_engine_thread_ended(tid);
   pyr_threads_ended(tid);
+  return ref;
 }
 
 pyr_sample *pyr_profiler_reserve(uint32_t nframes) {
@@ -741,10 +755,11 @@ void pyr_profiler_format_stats(char *buf, size_t len) {
       (unsigned long long)e.untimed);
   pyr_wall_stats ws;
   pyr_wall_engine_get_stats(&ws);
-  PUT(" wall_ticks=%llu wall_visits=%llu wall_signals=%llu wall_repeats=%llu wall_samples=%llu"
-      " wall_signal_errors=%llu wall_no_slot=%llu wall_stack_misses=%llu",
+  PUT(" wall_ticks=%llu wall_visits=%llu wall_signals=%llu wall_repeats=%llu wall_jvm_stacks=%llu"
+      " wall_samples=%llu wall_signal_errors=%llu wall_no_slot=%llu wall_stack_misses=%llu",
       (unsigned long long)ws.ticks, (unsigned long long)ws.visits,
       (unsigned long long)ws.signals, (unsigned long long)ws.repeats,
+      (unsigned long long)ws.jvm_stacks,
       (unsigned long long)s.wall_samples, (unsigned long long)ws.signal_errors,
       (unsigned long long)s.wall_no_slot, (unsigned long long)P.wall.misses);
   PUT(" alloc_samples=%llu lock_events=%llu lock_below_threshold_dropped=%llu"

@@ -33,6 +33,9 @@ typedef struct pyr_profiler_jvm {
   pyr_resolve_fn resolve;
   int (*attach)(void *ctx);  /* 0 on success */
   void (*detach)(void *ctx);
+  /* Wall clock: see pyr_wall_hooks in wall_engine.h. */
+  int (*thread_state)(void *ctx, void *thread_ref);
+  int (*thread_stack)(void *ctx, void *thread_ref, pyr_frame *out, uint32_t max);
   void *ctx;
 } pyr_profiler_jvm;
 
@@ -43,8 +46,13 @@ int pyr_profiler_start(void);
 /* Stops sampling, writes and ships the last window; returns within
  * budget_ms whatever the server does. */
 void pyr_profiler_shutdown(uint64_t budget_ms);
-void pyr_profiler_thread_start(void *jni_env, const char *name, int64_t java_tid);
-void pyr_profiler_thread_end(void);
+/* thread_ref: a JVM global reference to the thread for wall-clock sampling
+ * (kept until thread_end hands it back), or NULL.  Returns a ref the caller
+ * must release now (one it replaced, or thread_ref if it was not kept). */
+void *pyr_profiler_thread_start(void *jni_env, const char *name, int64_t java_tid,
+                                void *thread_ref);
+/* Returns the thread_ref given at start (the caller releases it), or NULL. */
+void *pyr_profiler_thread_end(void);
 /* For JVMTI callbacks (allocation, lock): reserve a ring record with room
  * for n frames, fill it, commit it.  NULL when the ring is full (counted)
  * or profiling is not running. */

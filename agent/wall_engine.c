@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -19,14 +20,50 @@
 #define CPUCLOCK_SCHED 2
 #define CPUCLOCK_PERTHREAD 4
 
+#define SLOT_LOCKS 64 /* striped: slot i uses lock i % SLOT_LOCKS */
+
 static struct {
   pyr_ring *ring;
   uint64_t wall_ns, unit_ns;
+  pyr_wall_hooks hooks;
+  int have_hooks;
+  pyr_frame *frames; /* hooks.max_depth, for JVMTI stacks */
+  pthread_mutex_t slot_locks[SLOT_LOCKS];
   _Atomic int running;
   uint32_t cursor;
   uint32_t seen_tid[PYR_WALL_MAX_SLOTS]; /* tid the private fields belong to */
-  _Atomic uint64_t ticks, visits, signals, repeats, signal_errors;
+  _Atomic uint64_t ticks, visits, signals, repeats, signal_errors, jvm_stacks;
 } W;
+
+static pthread_once_t locks_once = PTHREAD_ONCE_INIT;
+
+static void init_locks(void) {
+  for (unsigned i = 0; i < SLOT_LOCKS; i++)
+    pthread_mutex_init(&W.slot_locks[i], NULL);
+}
+
+static pthread_mutex_t *slot_lock(pyr_wall_slot *slot) {
+  pthread_once(&locks_once, init_locks);
+  return &W.slot_locks[(uintptr_t)(slot - pyr_sampler_wall_slots()) % SLOT_LOCKS];
+}
+
+void *pyr_wall_engine_set_ref(pyr_wall_slot *slot, void *ref) {
+  pthread_mutex_t *m = slot_lock(slot);
+  pthread_mutex_lock(m);
+  void *old = slot->thread_ref;
+  slot->thread_ref = ref;
+  pthread_mutex_unlock(m);
+  return old;
+}
+
+void *pyr_wall_engine_clear_ref(pyr_wall_slot *slot) {
+  pthread_mutex_t *m = slot_lock(slot);
+  pthread_mutex_lock(m);
+  void *ref = slot->thread_ref;
+  slot->thread_ref = NULL;
+  pthread_mutex_unlock(m);
+  return ref;
+}
 
 static uint64_t mono_ns(void) {
   struct timespec ts;
@@ -41,6 +78,28 @@ static int64_t thread_cpu_ns(uint32_t tid) {
   if (clock_gettime(clk, &ts) != 0)
     return -1;
   return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* A wall sample whose stack came from JVMTI (the thread was not running
+ * Java, so it was not signalled). */
+static void write_jvm_sample(uint32_t tid, uint64_t now, uint64_t weight, uint16_t state,
+                             int32_t n) {
+  pyr_sample *rec = pyr_ring_reserve(W.ring, pyr_sample_size(n > 0 ? n : 0));
+  if (!rec)
+    return;
+  rec->ticks = now;
+  rec->weight = weight;
+  rec->extra = rec->extra2 = 0;
+  rec->tid = tid;
+  /* No Java frames (a JVM service thread waiting in native code): name
+   * the sample after the thread, as for threads without a JNIEnv. */
+  rec->num_frames = n > 0 ? n : PYR_NO_JAVA_ENV;
+  rec->kind = PYR_SAMPLE_WALL;
+  rec->state = state;
+  rec->flags = (uint32_t)n >= W.hooks.max_depth ? PYR_SAMPLE_TRUNCATED : 0;
+  for (int32_t i = 0; i < n; i++)
+    rec->frames[i] = W.frames[i];
+  pyr_ring_commit(W.ring, rec);
 }
 
 static void write_repeat(uint32_t tid, uint64_t now, uint64_t weight) {
@@ -82,10 +141,45 @@ static int visit(pyr_wall_slot *slot, uint32_t idx, uint32_t tid, pid_t pid) {
     base = after; /* don't count our own handler as the thread's work */
   int idle = (uint64_t)cpu - base < PYR_WALL_IDLE_CPU_NS &&
              atomic_load_explicit(&slot->last_state, memory_order_relaxed) == PYR_STATE_SLEEPING;
+  int busy = (uint64_t)cpu - base >= PYR_WALL_IDLE_CPU_NS;
+  uint64_t prev_ts = slot->last_ts;
   slot->carry_ns = elapsed - weight;
   slot->last_ts = now;
   slot->last_cpu_ns = (uint64_t)cpu;
   atomic_fetch_add_explicit(&W.visits, 1, memory_order_relaxed);
+  if (W.have_hooks) {
+    int handled = 0;
+    pthread_mutex_t *m = slot_lock(slot);
+    pthread_mutex_lock(m);
+    if (slot->thread_ref) {
+      int st = W.hooks.thread_state(W.hooks.ctx, slot->thread_ref);
+      if (!(st & PYR_TS_ALIVE)) {
+        handled = 1; /* ending: nothing to attribute */
+      } else if (!(st & PYR_TS_JAVA_RUNNING)) {
+        /* Blocked, waiting, parked or in native code: never signal it.
+         * Waiting states are sleeping; native code is running if it used
+         * at least half of the elapsed time on a CPU. */
+        int native_busy = ((uint64_t)cpu - base) * 2 >= (now - prev_ts);
+        uint16_t state = (st & PYR_TS_WAITING) || !native_busy ? PYR_STATE_SLEEPING
+                                                               : PYR_STATE_RUNNABLE;
+        if (!busy && atomic_load_explicit(&slot->last_state, memory_order_relaxed) ==
+                         PYR_STATE_SLEEPING) {
+          write_repeat(tid, now, weight);
+          atomic_fetch_add_explicit(&W.repeats, 1, memory_order_relaxed);
+        } else {
+          int n = W.hooks.thread_stack(W.hooks.ctx, slot->thread_ref, W.frames,
+                                       W.hooks.max_depth);
+          write_jvm_sample(tid, now, weight, state, n);
+          atomic_store_explicit(&slot->last_state, state, memory_order_relaxed);
+          atomic_fetch_add_explicit(&W.jvm_stacks, 1, memory_order_relaxed);
+        }
+        handled = 1;
+      }
+    }
+    pthread_mutex_unlock(m);
+    if (handled)
+      return 0;
+  }
   if (idle) {
     write_repeat(tid, now, weight);
     atomic_fetch_add_explicit(&W.repeats, 1, memory_order_relaxed);
@@ -129,6 +223,10 @@ static void *wall_main(void *arg) {
   sigaddset(&mask, SIGPROF);
   sigaddset(&mask, SIGVTALRM);
   pthread_sigmask(SIG_BLOCK, &mask, NULL);
+  /* JVMTI calls need a thread attached to the JVM; as a daemon it never
+   * holds up JVM exit. */
+  if (W.have_hooks && W.hooks.attach(W.hooks.ctx) != 0)
+    W.have_hooks = 0;
   clock_gettime(CLOCK_MONOTONIC, &next);
   while (atomic_load_explicit(&W.running, memory_order_acquire)) {
     tick(slots, pid, self);
@@ -138,14 +236,23 @@ static void *wall_main(void *arg) {
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {
     }
   }
+  if (W.have_hooks)
+    W.hooks.detach(W.hooks.ctx);
   return NULL;
 }
 
-int pyr_wall_engine_start(pyr_ring *ring, uint64_t wall_ns, uint64_t unit_ns) {
+int pyr_wall_engine_start(pyr_ring *ring, uint64_t wall_ns, uint64_t unit_ns,
+                          const pyr_wall_hooks *hooks) {
   pthread_t t;
   pthread_attr_t attr;
   if (!pyr_sampler_wall_slots())
     return -EINVAL;
+  pthread_once(&locks_once, init_locks);
+  if (hooks && hooks->thread_state && hooks->thread_stack && hooks->attach) {
+    W.hooks = *hooks;
+    W.frames = calloc(hooks->max_depth ? hooks->max_depth : 1, sizeof(pyr_frame));
+    W.have_hooks = W.frames != NULL;
+  }
   W.ring = ring;
   W.wall_ns = wall_ns;
   W.unit_ns = unit_ns ? unit_ns : 10000000;
@@ -177,4 +284,5 @@ void pyr_wall_engine_get_stats(pyr_wall_stats *o) {
   o->signals = atomic_load(&W.signals);
   o->repeats = atomic_load(&W.repeats);
   o->signal_errors = atomic_load(&W.signal_errors);
+  o->jvm_stacks = atomic_load(&W.jvm_stacks);
 }

@@ -24,6 +24,8 @@
 #define PYRITE_WALL_ENGINE_H
 
 #include "ring.h"
+#include "sample.h"
+#include "sampler.h"
 
 #include <stdint.h>
 
@@ -32,10 +34,37 @@
 #define PYR_WALL_IDLE_CPU_NS 20000ull
 
 typedef struct pyr_wall_stats {
-  uint64_t ticks, visits, signals, repeats, signal_errors;
+  uint64_t ticks, visits, signals, repeats, signal_errors, jvm_stacks;
 } pyr_wall_stats;
 
-int pyr_wall_engine_start(pyr_ring *ring, uint64_t wall_ns, uint64_t unit_ns);
+/* Thread state bits reported by the JVM hook. */
+#define PYR_TS_ALIVE 0x1
+#define PYR_TS_JAVA_RUNNING 0x2 /* runnable and executing Java, not native */
+#define PYR_TS_WAITING 0x4      /* blocked on a monitor, waiting, sleeping, parked */
+
+/* How the wall thread reaches the JVM (jvmti/ provides these).  With them,
+ * threads that are not running Java code (blocked on a monitor, waiting,
+ * sleeping, parked, or in native code such as epoll_wait) are never
+ * signalled: their stack comes from JVMTI GetStackTrace, which does not
+ * wake them and, unlike a signal-time AGCT, also works for threads blocked
+ * entering a monitor.  Only threads running Java get SIGVTALRM. */
+typedef struct pyr_wall_hooks {
+  int (*attach)(void *ctx);
+  void (*detach)(void *ctx);
+  int (*thread_state)(void *ctx, void *thread_ref);
+  int (*thread_stack)(void *ctx, void *thread_ref, pyr_frame *out, uint32_t max);
+  void *ctx;
+  uint32_t max_depth;
+} pyr_wall_hooks;
+
+/* hooks may be NULL (signal-only wall sampling). */
+int pyr_wall_engine_start(pyr_ring *ring, uint64_t wall_ns, uint64_t unit_ns,
+                          const pyr_wall_hooks *hooks);
+/* Thread start/end: publish or withdraw the thread's JVM reference in its
+ * slot.  Both return the ref the caller must now release (set_ref: the one
+ * it replaced), which the wall thread no longer uses. */
+void *pyr_wall_engine_set_ref(pyr_wall_slot *slot, void *ref);
+void *pyr_wall_engine_clear_ref(pyr_wall_slot *slot);
 void pyr_wall_engine_stop(void);
 /* The aggregator lost this thread's last stack: signal it next visit. */
 void pyr_wall_engine_resample(uint32_t tid);

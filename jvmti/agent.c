@@ -80,17 +80,24 @@ static int64_t java_thread_id(JNIEnv *jni, jthread thread) {
 
 static void register_thread(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread) {
   jvmtiThreadInfo info;
+  /* The wall thread needs to name this thread to JVMTI later: keep a
+   * global reference until ThreadEnd. */
+  jobject ref = (thread && pyr_profiler_options()->wall_ns) ? (*jni)->NewGlobalRef(jni, thread)
+                                                            : NULL;
+  jobject release;
   memset(&info, 0, sizeof(info));
   if (thread && (*jvmti)->GetThreadInfo(jvmti, thread, &info) == JVMTI_ERROR_NONE) {
-    pyr_profiler_thread_start(jni, info.name, java_thread_id(jni, thread));
+    release = pyr_profiler_thread_start(jni, info.name, java_thread_id(jni, thread), ref);
     (*jvmti)->Deallocate(jvmti, (unsigned char *)info.name);
     if (info.thread_group)
       (*jni)->DeleteLocalRef(jni, info.thread_group);
     if (info.context_class_loader)
       (*jni)->DeleteLocalRef(jni, info.context_class_loader);
   } else {
-    pyr_profiler_thread_start(jni, NULL, -1);
+    release = pyr_profiler_thread_start(jni, NULL, -1, ref);
   }
+  if (release)
+    (*jni)->DeleteGlobalRef(jni, release);
 }
 
 static void JNICALL on_class_load(jvmtiEnv *jvmti, JNIEnv *jni, jthread t, jclass k) {
@@ -116,8 +123,10 @@ static void JNICALL on_thread_start(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread
 }
 
 static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread) {
-  (void)jvmti, (void)jni, (void)thread;
-  pyr_profiler_thread_end();
+  (void)jvmti, (void)thread;
+  jobject ref = pyr_profiler_thread_end();
+  if (ref)
+    (*jni)->DeleteGlobalRef(jni, ref);
   pyr_jvm_thread_cleanup();
 }
 
@@ -294,7 +303,8 @@ JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved) {
   }
   pyr_profiler_jvm hooks = {.agct = agct, .resolve = pyr_jvm_resolve_method,
                             .attach = attach_aggregator, .detach = detach_aggregator,
-                            .ctx = &ctx};
+                            .thread_state = pyr_jvm_thread_state,
+                            .thread_stack = pyr_jvm_thread_stack, .ctx = &ctx};
   if (pyr_profiler_init(&opt, &hooks) != 0)
     goto fail; /* the profiler printed why */
   if (setup_jvmti(jvmti, pyr_profiler_options()) != 0) {

@@ -25,6 +25,7 @@
 #include "classes.h"
 #include "log.h"
 #include "profiler.h"
+#include "wall_engine.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -144,6 +145,41 @@ void JNICALL pyr_jvm_on_monitor_contended_entered(jvmtiEnv *jvmti, JNIEnv *jni,
   if (cls)
     (*jni)->DeleteLocalRef(jni, cls);
   atomic_fetch_add(&pyr_profiler_callback_counters()->lock_events, 1);
+}
+
+/* Wall-clock hooks (agent/wall_engine.h), called on the attached wall
+ * thread.  GetStackTrace on another thread is a handshake: a blocked or
+ * native target is walked without waking it. */
+int pyr_jvm_thread_state(void *arg, void *thread_ref) {
+  pyr_jvm_ctx *c = arg;
+  jint st = 0;
+  int out = 0;
+  if ((*c->jvmti)->GetThreadState(c->jvmti, (jthread)thread_ref, &st) != JVMTI_ERROR_NONE)
+    return 0;
+  if (st & JVMTI_THREAD_STATE_ALIVE)
+    out |= PYR_TS_ALIVE;
+  if ((st & JVMTI_THREAD_STATE_RUNNABLE) && !(st & JVMTI_THREAD_STATE_IN_NATIVE) &&
+      !(st & JVMTI_THREAD_STATE_SUSPENDED))
+    out |= PYR_TS_JAVA_RUNNING;
+  if (st & (JVMTI_THREAD_STATE_BLOCKED_ON_MONITOR_ENTER | JVMTI_THREAD_STATE_WAITING))
+    out |= PYR_TS_WAITING; /* WAITING covers sleep, Object.wait and park */
+  return out;
+}
+
+int pyr_jvm_thread_stack(void *arg, void *thread_ref, pyr_frame *out, uint32_t max) {
+  pyr_jvm_ctx *c = arg;
+  jint count = 0;
+  if (!ctls.frames && !(ctls.frames = malloc(max * sizeof(jvmtiFrameInfo))))
+    return -1;
+  if ((*c->jvmti)->GetStackTrace(c->jvmti, (jthread)thread_ref, 0, (jint)max, ctls.frames,
+                                 &count) != JVMTI_ERROR_NONE)
+    return -1;
+  for (jint i = 0; i < count; i++) {
+    out[i].method = (uint64_t)(uintptr_t)ctls.frames[i].method;
+    out[i].bci = (int32_t)ctls.frames[i].location;
+    out[i].pad = 0;
+  }
+  return (int)count;
 }
 
 void pyr_jvm_thread_cleanup(void) {

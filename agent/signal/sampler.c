@@ -416,6 +416,10 @@ void pyr_sampler_thread_attach(void *jni_env) {
     atomic_store_explicit(&tls.wall_slot, claim_wall_slot(tls.tid), memory_order_relaxed);
 }
 
+pyr_wall_slot *pyr_sampler_thread_slot(void) {
+  return atomic_load_explicit(&tls.wall_slot, memory_order_relaxed);
+}
+
 void pyr_sampler_thread_detach(void) {
   pyr_wall_slot *slot = atomic_load_explicit(&tls.wall_slot, memory_order_relaxed);
   atomic_store_explicit(&tls.env, NULL, memory_order_relaxed);

@@ -47,6 +47,8 @@ typedef struct pyr_wall_slot {
   _Atomic uint32_t last_state; /* state of the last signalled sample */
   _Atomic uint64_t pending_ns; /* weight for the next signal */
   _Atomic uint64_t cpu_after_ns; /* thread CPU clock when the handler ended */
+  void *thread_ref; /* JVM global ref of the thread; guarded by the wall
+                       engine's slot locks, never read by the handler */
   uint64_t last_ts, last_cpu_ns, carry_ns;
 } pyr_wall_slot;
 
@@ -95,6 +97,8 @@ pyr_wall_slot *pyr_sampler_wall_slots(void);
  * with wall sampling, claims a wall slot for it (released on detach). */
 void pyr_sampler_thread_attach(void *jni_env);
 void pyr_sampler_thread_detach(void);
+/* The calling thread's wall slot, or NULL. */
+pyr_wall_slot *pyr_sampler_thread_slot(void);
 /* The calling thread's kernel tid, cached in TLS when attached. */
 uint32_t pyr_sampler_gettid(void);
 
