@@ -17,6 +17,8 @@ PKGS=(
   libpcre2-dev libjansson-dev                      # server: selectors, JSON
   openjdk-17-jdk-headless                          # JVM under test, javac, jfr
   python3                                          # integration tests, demo
+  chromium                                         # web UI browser test (headless)
+  golang-go                                        # `go tool pprof` reads our pprof export
 )
 
 say() { printf 'deps: %s\n' "$*" >&2; }
