@@ -572,8 +572,17 @@ static void write_window(int force, int attach) {
     goto out;
   }
   add_settings(c.w, P.window_start_ticks);
+  /* Wall samples go last.  Pyroscope's JFR converter keeps one value slot
+   * across events: after a WallClockSample, later ExecutionSample, allocation
+   * and lock events are valued with that sample's `samples` field instead of
+   * 1.  Events need not be in time order, so writing the wall samples after
+   * everything else keeps every other value exact. */
   for (size_t i = 0; i < P.nevents; i++)
-    write_event(&c, &P.events[i]);
+    if (P.events[i].kind != PYR_SAMPLE_WALL)
+      write_event(&c, &P.events[i]);
+  for (size_t i = 0; i < P.nevents; i++)
+    if (P.events[i].kind == PYR_SAMPLE_WALL)
+      write_event(&c, &P.events[i]);
   P.jfr_dropped += pyr_jfr_dropped_events(c.w);
   if (pyr_jfr_finish(c.w, end, &out, &len) != 0) {
     P.chunk_errors++;
