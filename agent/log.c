@@ -29,7 +29,7 @@ int pyr_log_enabled(enum pyr_log_level level) {
 }
 
 void pyr_log(enum pyr_log_level level, const char *fmt, ...) {
-  char line[1024];
+  char line[4096]; /* the exit stats line is long */
   va_list ap;
 
   if (!pyr_log_enabled(level))

@@ -42,6 +42,9 @@
 #define CHUNK_MAX_BYTES (64u << 20)
 #define KEY_BASE_SHIFT 24
 #define MAX_COPIES 16 /* cap on events emitted for one overrun sample */
+/* gzip level for uploads: 6 shrinks JFR ~18% more than 1 for a few ms of
+ * CPU per upload period (docs/benchmarks.md). */
+#define PYR_UPLOAD_GZIP_LEVEL 6
 #define WALL_STACK_FRAMES (1u << 16) /* last-wall-stack arena, in frames */
 
 struct event {
@@ -460,7 +463,41 @@ static uint64_t class_key(struct chunk_ctx *c, uint32_t id) {
   return key;
 }
 
-static void write_event(struct chunk_ctx *c, const struct event *e) {
+/* Writing order: CPU, allocation, lock, wall; then stack, thread, time. */
+static int kind_rank(uint16_t kind) {
+  switch (kind) {
+  case PYR_SAMPLE_CPU: return 0;
+  case PYR_SAMPLE_ALLOC: return 1;
+  case PYR_SAMPLE_LOCK: return 2;
+  case PYR_SAMPLE_PARK: return 3;
+  default: return 4; /* PYR_SAMPLE_WALL */
+  }
+}
+
+static int cmp_event(const void *a, const void *b) {
+  const struct event *x = a, *y = b;
+  int kx = kind_rank(x->kind), ky = kind_rank(y->kind);
+  if (kx != ky)
+    return kx - ky;
+  if (x->stack != y->stack)
+    return x->stack < y->stack ? -1 : 1;
+  if (x->tid != y->tid)
+    return x->tid < y->tid ? -1 : 1;
+  return (x->ticks > y->ticks) - (x->ticks < y->ticks);
+}
+
+/* Event start times are rounded down to 2^20 ns (about 1 ms): nothing that
+ * reads these profiles needs finer times, and the constant low bits make
+ * the varints compress instead of adding ~5 random bytes per event.
+ * Durations (lock waits) stay exact. */
+#define TICK_QUANTUM_MASK (~((uint64_t)(1u << 20) - 1))
+
+static void write_event(struct chunk_ctx *c, const struct event *ev) {
+  struct event q = *ev;
+  const struct event *e = &q;
+  q.ticks &= TICK_QUANTUM_MASK;
+  if (q.ticks < P.window_start_ticks)
+    q.ticks = P.window_start_ticks; /* stay inside the chunk */
   uint64_t tk = thread_key(c, e->tid), sk = stack_key(c, e->stack);
   uint64_t unit = P.opt.interval_ns ? P.opt.interval_ns : 1;
   switch (e->kind) {
@@ -523,7 +560,7 @@ static void emit_chunk(const uint8_t *data, size_t len, uint64_t end_ticks) {
   }
   if (!P.opt.server)
     return;
-  if (pyr_gzip(data, len, 1, &gz, &gzlen) != 0) {
+  if (pyr_gzip(data, len, PYR_UPLOAD_GZIP_LEVEL, &gz, &gzlen) != 0) {
     P.chunk_errors++;
     return;
   }
@@ -572,17 +609,14 @@ static void write_window(int force, int attach) {
     goto out;
   }
   add_settings(c.w, P.window_start_ticks);
-  /* Wall samples go last.  Pyroscope's JFR converter keeps one value slot
-   * across events: after a WallClockSample, later ExecutionSample, allocation
-   * and lock events are valued with that sample's `samples` field instead of
-   * 1.  Events need not be in time order, so writing the wall samples after
-   * everything else keeps every other value exact. */
+  /* Events need not be in time order, so they are sorted to help the upload:
+   * equal (kind, stack, thread) runs compress well.  Wall samples go last:
+   * Pyroscope's JFR converter keeps one value slot across events, so after a
+   * WallClockSample later CPU, allocation and lock events would be valued
+   * with that sample's `samples` field instead of 1. */
+  qsort(P.events, P.nevents, sizeof(struct event), cmp_event);
   for (size_t i = 0; i < P.nevents; i++)
-    if (P.events[i].kind != PYR_SAMPLE_WALL)
-      write_event(&c, &P.events[i]);
-  for (size_t i = 0; i < P.nevents; i++)
-    if (P.events[i].kind == PYR_SAMPLE_WALL)
-      write_event(&c, &P.events[i]);
+    write_event(&c, &P.events[i]);
   P.jfr_dropped += pyr_jfr_dropped_events(c.w);
   if (pyr_jfr_finish(c.w, end, &out, &len) != 0) {
     P.chunk_errors++;
