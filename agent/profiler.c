@@ -62,6 +62,7 @@ struct event {
  * records need no signal.  Append-only arena, compacted when full. */
 struct wall_stacks {
   pyr_u64map index; /* tid -> off << 32 | flags << 16 | n */
+  pyr_u64map last_event; /* tid -> 1 + index of its last wall event this window */
   pyr_frame *frames, *spare;
   size_t used;
   uint64_t misses;
@@ -135,7 +136,8 @@ int pyr_profiler_init(pyr_options *opts, const pyr_profiler_jvm *jvm) {
   if (P.opt.wall_ns) {
     P.wall.frames = calloc(WALL_STACK_FRAMES, sizeof(pyr_frame));
     P.wall.spare = calloc(WALL_STACK_FRAMES, sizeof(pyr_frame));
-    if (!P.wall.frames || !P.wall.spare || pyr_u64map_init(&P.wall.index, PYR_WALL_MAX_SLOTS))
+    if (!P.wall.frames || !P.wall.spare || pyr_u64map_init(&P.wall.index, PYR_WALL_MAX_SLOTS) ||
+        pyr_u64map_init(&P.wall.last_event, PYR_WALL_MAX_SLOTS))
       P.wall.frames = NULL;
   }
   if (!P.stacks || !P.symbols || !P.events || !P.scratch || !P.jframes ||
@@ -295,6 +297,28 @@ static uint32_t wall_repeat_stack(const pyr_sample *s) {
   return pyr_stackdb_intern(P.stacks, &f, 1, 0);
 }
 
+/* A waiting thread shows the same sleeping stack visit after visit; fold
+ * such a sample into that thread's previous wall event when it is the same
+ * stack, so a window holds about one event per idle thread instead of one
+ * per visit (WallClockSample.samples carries the count). */
+static int fold_sleeping(const pyr_sample *s, uint32_t stack) {
+  uint64_t idx;
+  if (!P.wall.frames || !pyr_u64map_get(&P.wall.last_event, s->tid, &idx) ||
+      idx == 0 || idx > P.nevents)
+    return 0;
+  struct event *e = &P.events[idx - 1];
+  if (e->kind != PYR_SAMPLE_WALL || e->stack != stack || e->state != PYR_STATE_SLEEPING)
+    return 0;
+  e->weight += s->weight;
+  return 1;
+}
+
+static void note_wall_event(uint32_t tid) {
+  if (P.wall.frames && P.nevents > 0 &&
+      P.events[P.nevents - 1].kind == PYR_SAMPLE_WALL && P.events[P.nevents - 1].tid == tid)
+    pyr_u64map_put(&P.wall.last_event, tid, P.nevents);
+}
+
 static void drain(void) {
   const pyr_sample *s;
   uint32_t len;
@@ -315,7 +339,14 @@ static void drain(void) {
       if (s->kind == PYR_SAMPLE_WALL)
         wall_remember(s);
     }
+    if (s->kind == PYR_SAMPLE_WALL && s->state == PYR_STATE_SLEEPING &&
+        fold_sleeping(s, stack)) {
+      pyr_ring_release(&P.ring);
+      continue;
+    }
     add_event(s, stack);
+    if (s->kind == PYR_SAMPLE_WALL)
+      note_wall_event(s->tid);
     pyr_ring_release(&P.ring);
   }
 }
@@ -642,6 +673,8 @@ out:
   pyr_jfr_free(c.w);
 reset:
   P.nevents = 0;
+  if (P.wall.frames)
+    pyr_u64map_clear(&P.wall.last_event);
   pyr_stackdb_reset(P.stacks);
   pyr_threads_purge_ended();
   open_window();
