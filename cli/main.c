@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "commands.h"
+#include "convert.h"
+
 #ifndef PYRITE_VERSION
 #define PYRITE_VERSION "unknown"
 #endif
@@ -31,13 +34,17 @@ static int cmd_help(int argc, char **argv);
 
 static const struct pyr_cli_cmd commands[] = {
     {"convert", "convert a JFR recording to collapsed stacks per profile",
-     NULL},
-    {"top", "print the top functions of an app from a server", NULL},
-    {"diff", "compare two time ranges or two apps", NULL},
-    {"bottleneck", "summarise where time is lost (CPU, locks, allocation)",
-     NULL},
-    {"render", "fetch a flame graph from a server", NULL},
-    {"pprof", "export a profile from a server as pprof", NULL},
+     pyr_cli_convert},
+    {"top", "print the hottest functions of an app from a server",
+     pyr_cli_cmd_top},
+    {"diff", "compare two time ranges of an app: what grew, what shrank",
+     pyr_cli_cmd_diff},
+    {"bottleneck", "classify apps as CPU-, allocation-, lock- or wait-bound",
+     pyr_cli_cmd_bottleneck},
+    {"render", "write a flame graph as standalone HTML or collapsed stacks",
+     pyr_cli_cmd_render},
+    {"pprof", "export an app's merged profile from a server as pprof",
+     pyr_cli_cmd_pprof},
     {"version", "print the version", cmd_version},
     {"help", "show this help", cmd_help},
 };
@@ -55,7 +62,13 @@ static void usage(FILE *f) {
             commands[i].run ? "" : " (not in this build yet)");
   fprintf(f, "\nOptions:\n"
              "  -h, --help     show this help\n"
-             "  -V, --version  print the version\n");
+             "  -V, --version  print the version\n"
+             "\n"
+             "Query commands talk to pyrited or Grafana Pyroscope (--server, default\n"
+             "$PYRITE_SERVER or http://127.0.0.1:4040); 'pyrite <command> --help' lists\n"
+             "each command's options.  Example:\n"
+             "  pyrite top --server http://127.0.0.1:4040 --app orders --type cpu "
+             "--from now-15m\n");
 }
 
 static int cmd_version(int argc, char **argv) {

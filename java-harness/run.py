@@ -13,18 +13,30 @@ handler p50/p99 from its `[pyrite] info: stats` line.
 Output: a markdown table on stdout (ready for docs/benchmarks.md) and a JSON
 file with every run (--json, default java-harness/out/results-<time>.json).
 
-Configurations (--configs, comma-separated; default baseline,itimer):
+Configurations (--configs, comma-separated; default baseline,itimer). Every Pyrite
+configuration adds file=<tmp>.jfr,log=info to the options shown:
   baseline   no agent
-  itimer     -agentpath:libpyrite.so=event=itimer,interval=<I>,file=<tmp>.jfr,log=info
-  cpu        -agentpath:libpyrite.so=event=cpu,interval=<I>,file=<tmp>.jfr,log=info
+  itimer     event=itimer,interval=<I>
+  cpu        event=cpu,interval=<I>
+  alloc      event=itimer,interval=<I>,alloc=<A>            (--alloc, default 512k)
+  lock       event=itimer,interval=<I>,lock=<L>             (--lock, default 10ms)
+  wall       event=itimer,interval=<I>,wall=<W>             (--wall, default 50ms)
+  wallonly   event=none,interval=<I>,wall=<W>
+  all        event=cpu,interval=<I>,wall=<W>,alloc=<A>,lock=<L>  (DESIGN.md §4 "all modes")
   asprof     async-profiler, only with --async-profiler PATH:
              -agentpath:PATH=start,event=itimer,interval=<I>,file=<tmp>.jfr,jfr
              (added to the default configs when --async-profiler is given)
   pyrite:<opts>  any other agent options, e.g. "pyrite:event=cpu,interval=1ms"
 
+Workload options passed to Bench: --threads, --seconds, --warmup, --alloc-kb K
+(extra allocation per operation, default 0 = the original operation) and
+--idle-threads M (mostly idle threads parked or sleeping 0.5-2 s at a time).
+
 Python 3 standard library only. This is a measurement, not a test: it never
-fails because of a number. Example:
+fails because of a number. Examples:
   python3 java-harness/run.py --rounds 7 --seconds 10 --threads 2
+  python3 java-harness/run.py --configs baseline,itimer,alloc,lock,wall,all
+  python3 java-harness/run.py --configs baseline,itimer,wall,wallonly --idle-threads 200
 """
 
 import argparse
@@ -92,16 +104,37 @@ def clean_env():
             and not k.startswith("PYRITE_") and not k.startswith("PYROSCOPE_")}
 
 
+AGENT_CONFIGS = ("itimer", "cpu", "alloc", "lock", "wall", "wallonly", "all")
+
+
+def agent_options(name, args):
+    """Pyrite's options for a named configuration (without file= and log=)."""
+    i = args.interval
+    return {
+        "itimer": f"event=itimer,interval={i}",
+        "cpu": f"event=cpu,interval={i}",
+        "alloc": f"event=itimer,interval={i},alloc={args.alloc}",
+        "lock": f"event=itimer,interval={i},lock={args.lock}",
+        "wall": f"event=itimer,interval={i},wall={args.wall}",
+        "wallonly": f"event=none,interval={i},wall={args.wall}",
+        "all": f"event=cpu,interval={i},wall={args.wall},alloc={args.alloc},lock={args.lock}",
+    }[name]
+
+
+def jfr_path(name, tmpdir):
+    safe = re.sub(r"[^\w.-]+", "_", name)[:60]
+    return os.path.join(tmpdir, f"pyrite-{safe}.jfr")
+
+
 def config_jvm_args(name, args, tmpdir):
     """JVM arguments for a configuration name."""
     if name == "baseline":
         return []
-    if name in ("itimer", "cpu"):
+    if name in AGENT_CONFIGS:
         # file= so the measured cost includes draining, name resolution and
         # JFR chunk writing, as in production, not just the signal handler.
-        jfr = os.path.join(tmpdir, f"pyrite-{name}.jfr")
-        return [f"-agentpath:{args.agent}=event={name},interval={args.interval},"
-                f"file={jfr},log=info"]
+        return [f"-agentpath:{args.agent}={agent_options(name, args)},"
+                f"file={jfr_path(name, tmpdir)},log=info"]
     if name.startswith("pyrite:"):
         opts = name[len("pyrite:"):]
         if "log=" not in opts:
@@ -113,14 +146,18 @@ def config_jvm_args(name, args, tmpdir):
         jfr = os.path.join(tmpdir, "asprof-%d.jfr")
         opts = args.async_profiler_opts.format(interval=args.interval, file=jfr)
         return [f"-agentpath:{args.async_profiler}={opts}"]
-    sys.exit(f"unknown config {name!r} (baseline, itimer, cpu, asprof, pyrite:<opts>)")
+    sys.exit(f"unknown config {name!r} (baseline, {', '.join(AGENT_CONFIGS)}, asprof, pyrite:<opts>)")
 
 
 def run_once(args, classes, name, tmpdir, seq):
     jvm = [a.replace("%d", str(seq)) for a in config_jvm_args(name, args, tmpdir)]
+    jfr = jfr_path(name, tmpdir) if name in AGENT_CONFIGS else None
+    if jfr and os.path.exists(jfr):
+        os.unlink(jfr)
     cmd = ([os.path.join(args.jdk, "bin", "java")] + shlex.split(args.jvm_args) + jvm
            + ["-cp", classes, MAIN, "--threads", str(args.threads), "--seconds", str(args.seconds),
-              "--warmup", str(args.warmup)])
+              "--warmup", str(args.warmup), "--alloc-kb", str(args.alloc_kb),
+              "--idle-threads", str(args.idle_threads)])
     t0 = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=clean_env(),
                        timeout=args.seconds + args.warmup + 120)
@@ -134,6 +171,10 @@ def run_once(args, classes, name, tmpdir, seq):
     rec["ops_per_cpu_s"] = rec["ops"] / (rec["cpu_ns"] / 1e9) if rec["cpu_ns"] > 0 else None
     rec["ops_per_wall_s"] = rec["ops"] / (rec["wall_ns"] / 1e9)
     rec["cpus_used"] = rec["cpu_ns"] / rec["wall_ns"]
+    if isinstance(rec.get("alloc_bytes"), int) and rec["alloc_bytes"] >= 0 and rec["cpu_ns"] > 0:
+        rec["alloc_mb_per_cpu_s"] = rec["alloc_bytes"] / 1e6 / (rec["cpu_ns"] / 1e9)
+    if jfr and os.path.isfile(jfr):
+        rec["jfr_bytes"] = os.path.getsize(jfr)
     stats = None
     for ln in p.stderr.splitlines():
         m = re.match(r"^\[pyrite\]\s*info:\s*stats\b(.*)$", ln)
@@ -176,7 +217,7 @@ def summarize(name, runs, base_median):
         def med_of(key):
             xs = [x[key] for x in st if isinstance(x.get(key), (int, float))]
             return statistics.median(xs) if xs else None
-        for key in ("handler_p50_ns", "handler_p99_ns", "handler_max_ns", "samples", "dropped"):
+        for key in STATS_KEYS:
             s[key + "_median"] = med_of(key)
         agct = {}
         for x in st:
@@ -184,7 +225,19 @@ def summarize(name, runs, base_median):
                 if k.startswith("agct_") and isinstance(v, int):
                     agct[k] = agct.get(k, 0) + v
         s["agct_total"] = agct
+    am = [r["alloc_mb_per_cpu_s"] for r in ok if "alloc_mb_per_cpu_s" in r]
+    if am:
+        s["alloc_mb_per_cpu_s_median"] = statistics.median(am)
+    jb = [r["jfr_bytes"] for r in ok if "jfr_bytes" in r]
+    if jb:
+        s["jfr_bytes_median"] = statistics.median(jb)
     return s
+
+
+# Stats-line keys summarised per configuration (median over runs); absent keys are skipped.
+STATS_KEYS = ("handler_p50_ns", "handler_p99_ns", "handler_max_ns", "samples", "dropped",
+              "wall_signals", "wall_repeats", "wall_samples", "alloc_samples", "lock_events",
+              "lock_below_threshold_dropped")
 
 
 def fmt(v, digits=0, suffix=""):
@@ -195,8 +248,15 @@ def fmt(v, digits=0, suffix=""):
 
 def markdown(summaries, meta):
     lines = []
-    lines.append(f"Bench: {meta['threads']} threads × {meta['seconds']} s measured (+{meta['warmup']} s warm-up), "
+    extra = []
+    if meta.get("idle_threads"):
+        extra.append(f"{meta['idle_threads']} idle threads")
+    if meta.get("alloc_kb"):
+        extra.append(f"+{meta['alloc_kb']} KiB allocation per op")
+    lines.append(f"Bench: {meta['threads']} threads × {meta['seconds']} s measured (+{meta['warmup']} s warm-up)"
+                 f"{''.join(', ' + e for e in extra)}, "
                  f"{meta['rounds']} interleaved rounds, interval {meta['interval']}; "
+                 f"modes alloc={meta['alloc']} lock={meta['lock']} wall={meta['wall']}; "
                  f"JDK {meta['jdk_version']}; {meta['nproc']} CPUs, {meta['kernel']}; {meta['date']}")
     lines.append("")
     lines.append(f"Command: `{meta['command']}`")
@@ -228,6 +288,25 @@ def markdown(summaries, meta):
                  "difference smaller than that spread is noise. Samples / run count the whole JVM "
                  "lifetime (warm-up included). Handler figures are the medians over runs of the "
                  "agent's own p50/p99 (`[pyrite] info: stats`).")
+    rows = [s for s in summaries if any(k.endswith("_median") and k.startswith(("wall_", "alloc_samples",
+                                                                                  "lock_", "samples"))
+                                        for k in s)]
+    if rows:
+        lines.append("")
+        lines.append("| config | alloc MB / CPU-s | JFR bytes / run | samples | wall samples | wall signals "
+                     "| wall repeats | alloc samples | lock events | lock short waits dropped | dropped |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for s in summaries:
+            lines.append(
+                f"| `{s['config']}` | {fmt(s.get('alloc_mb_per_cpu_s_median'))} | {fmt(s.get('jfr_bytes_median'))} | "
+                f"{fmt(s.get('samples_median'))} | {fmt(s.get('wall_samples_median'))} | "
+                f"{fmt(s.get('wall_signals_median'))} | {fmt(s.get('wall_repeats_median'))} | "
+                f"{fmt(s.get('alloc_samples_median'))} | {fmt(s.get('lock_events_median'))} | "
+                f"{fmt(s.get('lock_below_threshold_dropped_median'))} | {fmt(s.get('dropped_median'))} |")
+        lines.append("")
+        lines.append("Agent activity per run (medians over runs, whole JVM lifetime, from the stats line); "
+                     "alloc MB / CPU-s is what the benchmark workers allocated per JVM CPU-second in the "
+                     "measured window (ThreadMXBean).")
     return "\n".join(lines)
 
 
@@ -240,9 +319,16 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--jdk", default=DEFAULT_JDK, help="JDK home that runs the benchmark")
     ap.add_argument("--configs", default=None,
-                    help="comma-separated: baseline,itimer,cpu,asprof,pyrite:<opts> "
-                         "(default baseline,itimer[,asprof])")
+                    help="comma-separated: baseline,itimer,cpu,alloc,lock,wall,wallonly,all,asprof,"
+                         "pyrite:<opts> (default baseline,itimer[,asprof])")
     ap.add_argument("--interval", default="10ms")
+    ap.add_argument("--alloc", default="512k", help="alloc= for the alloc and all configs")
+    ap.add_argument("--lock", default="10ms", help="lock= for the lock and all configs")
+    ap.add_argument("--wall", default="50ms", help="wall= for the wall, wallonly and all configs")
+    ap.add_argument("--alloc-kb", type=int, default=0,
+                    help="Bench: extra KiB allocated per operation (0 = the original operation)")
+    ap.add_argument("--idle-threads", type=int, default=0,
+                    help="Bench: mostly idle threads (parked/sleeping 0.5-2 s at a time)")
     ap.add_argument("--agent", default=None,
                     help="libpyrite.so (default $PYRITE_BUILD_DIR/lib or build/lib)")
     ap.add_argument("--async-profiler", default=None, metavar="PATH", help="libasyncProfiler.so")
@@ -263,7 +349,7 @@ def main():
         configs = _split_configs(args.configs)
     if "baseline" not in configs:
         configs.insert(0, "baseline")
-    needs_agent = [c for c in configs if c in ("itimer", "cpu") or c.startswith("pyrite:")]
+    needs_agent = [c for c in configs if c in AGENT_CONFIGS or c.startswith("pyrite:")]
     if needs_agent and not os.path.isfile(args.agent):
         sys.exit(f"agent not found: {args.agent} (build it, or pass --agent / set PYRITE_BUILD_DIR)")
     if args.async_profiler:
@@ -282,6 +368,8 @@ def main():
         "nproc": os.cpu_count(), "kernel": f"{platform.system()} {platform.release()}",
         "threads": args.threads, "seconds": args.seconds, "warmup": args.warmup,
         "rounds": args.rounds, "interval": args.interval, "configs": configs,
+        "alloc": args.alloc, "lock": args.lock, "wall": args.wall,
+        "alloc_kb": args.alloc_kb, "idle_threads": args.idle_threads,
         "agent": args.agent, "async_profiler": args.async_profiler,
         "loadavg_start": os.getloadavg(),
     }
@@ -303,6 +391,8 @@ def main():
                     st = rec.get("stats", {})
                     extra = (f" samples={st.get('samples')} p50={st.get('handler_p50_ns')}ns "
                              f"p99={st.get('handler_p99_ns')}ns" if st else "")
+                    extra += "".join(f" {k}={st[k]}" for k in ("wall_signals", "alloc_samples", "lock_events")
+                                     if st.get(k))
                     log(f"round {rnd + 1}/{args.rounds} {name:>10}: {rec['ops_per_cpu_s']:>12,.0f} ops/CPU-s "
                         f"({rec['cpus_used']:.2f} CPUs){extra}")
                     for m in rec.get("agent_messages", []):

@@ -2,9 +2,13 @@
  * main.c - pyrited entry point: flags, data directory, HTTP server, signals.
  *
  * What: parses the command line (config.c), creates and locks the data
- * directory, starts the HTTP front end (http.c) and runs until SIGTERM or
- * SIGINT, then stops gracefully (in-flight requests finish, see
- * pyr_srv_http_stop) and exits 0.
+ * directory, starts the HTTP front end (http.c), opens the storage
+ * (store.h) and publishes it to the front end (from then on /ready says
+ * ready), and runs until SIGTERM or SIGINT; then stops gracefully
+ * (in-flight requests finish and every accepted upload is stored, see
+ * pyr_srv_http_stop), closes the storage and exits 0.  The HTTP server
+ * starts before the storage so that /ready can answer 503 while a large
+ * database is being opened.
  *
  * Threads: SIGTERM, SIGINT and SIGHUP are blocked before any thread starts,
  * so every MHD worker inherits the mask and the main thread alone receives
@@ -30,6 +34,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "store.h"
 
 #ifndef PYRITE_VERSION
 #define PYRITE_VERSION "unknown"
@@ -95,6 +100,7 @@ static int lock_data_dir(const char *dir, char *err, size_t errlen) {
 int main(int argc, char **argv) {
   struct pyr_srv_config cfg;
   struct pyr_srv_http *http = NULL;
+  pyr_store *store = NULL;
   char err[PYR_SRV_ERR_MAX] = "";
   int lock_fd = -1;
   int status = EXIT_RUNTIME;
@@ -135,14 +141,24 @@ int main(int argc, char **argv) {
   if (pyr_srv_http_start(&cfg, &http, err, sizeof(err)) != 0)
     goto fail;
 
+  pyr_store_opts sopts;
+  pyr_store_opts_default(&sopts);
+  sopts.retention_ns = cfg.retention_ns;
+  sopts.max_bytes = cfg.max_disk_bytes;
+  sopts.sync_full = cfg.sync_normal ? 0 : 1;
+  store = pyr_store_open(cfg.data_dir, &sopts, err, sizeof(err));
+  if (store == NULL)
+    goto fail;
+  pyr_srv_http_set_store(http, store);
+
   const char *lb = strchr(cfg.listen_host, ':') ? "[" : "";
   const char *rb = *lb ? "]" : "";
   fprintf(stderr,
           "pyrited %s: listening on http://%s%s%s:%u/ (data dir %s, %u "
-          "HTTP threads)\n",
+          "HTTP threads, %u ingest workers)\n",
           PYRITE_VERSION, lb, cfg.listen_host, rb,
           (unsigned)pyr_srv_http_port(http), cfg.data_dir,
-          pyr_srv_http_threads(http));
+          pyr_srv_http_threads(http), pyr_srv_http_workers(http));
 
   for (;;) {
     int sig = 0;
@@ -156,6 +172,8 @@ int main(int argc, char **argv) {
   }
   pyr_srv_http_stop(http);
   http = NULL;
+  pyr_store_close(store);
+  store = NULL;
   fprintf(stderr, "pyrited: stopped\n");
   status = 0;
   goto out;
@@ -164,6 +182,8 @@ fail:
   fprintf(stderr, "pyrited: %s\n", err);
 out:
   pyr_srv_http_stop(http);
+  if (store != NULL)
+    pyr_store_close(store);
   if (lock_fd >= 0)
     close(lock_fd);
   return status;

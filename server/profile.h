@@ -54,6 +54,9 @@ typedef struct pyr_prof_limits {
   size_t max_string_bytes; /* total interned bytes */
   size_t max_stack_depth;  /* frames per stack */
   size_t max_label_sets;
+  /* Added for the JFR decoder: frames stored over all samples (each new
+   * (stack, labels) pair stores its whole stack).  0 = the default. */
+  size_t max_total_frames;
 } pyr_prof_limits;
 
 /* Generous defaults for one upload (see profile.c). */
@@ -87,6 +90,13 @@ int64_t pyr_prof_labelset(pyr_prof *p, const pyr_prof_label *labels, size_t n);
 int pyr_prof_add(pyr_prof *p, const uint32_t *locs, uint32_t n, uint32_t labelset,
                  const int64_t *values);
 
+/* Like pyr_prof_add, but returns the sample's index (>= 0) so a decoder
+ * that sees the same (stack, labelset) again can add to it directly with
+ * pyr_prof_add_to, skipping the stack hash.  Negative PYR_PROF_E* on error. */
+int64_t pyr_prof_add_ex(pyr_prof *p, const uint32_t *locs, uint32_t n, uint32_t labelset,
+                        const int64_t *values);
+int pyr_prof_add_to(pyr_prof *p, size_t sample, const int64_t *values);
+
 /* Read access.  Sample order is insertion order of first occurrence. */
 size_t pyr_prof_nsamples(const pyr_prof *p);
 void pyr_prof_sample(const pyr_prof *p, size_t i, const uint32_t **locs, uint32_t *n,
@@ -95,6 +105,8 @@ const char *pyr_prof_str(const pyr_prof *p, uint32_t id, size_t *len);
 void pyr_prof_loc(const pyr_prof *p, uint32_t loc, uint32_t *name, int64_t *line);
 const pyr_prof_label *pyr_prof_labels(const pyr_prof *p, uint32_t labelset, size_t *n);
 size_t pyr_prof_nlabelsets(const pyr_prof *p); /* label sets are 1..n */
+size_t pyr_prof_nstrings(const pyr_prof *p);   /* ids 0..n-1 (0 = "") */
+size_t pyr_prof_nlocations(const pyr_prof *p); /* locations are 1..n */
 
 /* "name:sample_type[col]:sample_unit[col]:period_type:period_unit". */
 int pyr_prof_type_id(const pyr_prof_type *t, uint32_t col, char *buf, size_t len);
@@ -106,6 +118,11 @@ typedef struct pyr_prof_list {
 } pyr_prof_list;
 
 int pyr_prof_list_push(pyr_prof_list *l, pyr_prof *p);
+
+/* A random 64-bit value (getrandom; time and address bits as a fallback)
+ * for keying hash tables over untrusted input, so that crafted keys cannot
+ * be made to collide.  Not for cryptography. */
+uint64_t pyr_prof_hash_seed(void);
 void pyr_prof_list_free(pyr_prof_list *l); /* frees the profiles too */
 
 #endif

@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -214,6 +216,151 @@ static void test_tiny_error_buffer(void **state) {
                    PYR_SRV_CFG_ERR);
 }
 
+static void test_ingest_limits_and_storage(void **state) {
+  (void)state;
+  struct pyr_srv_config cfg;
+  char err[PYR_SRV_ERR_MAX];
+  char *const d[] = {"pyrited", NULL};
+  assert_int_equal(pyr_srv_config_parse(&cfg, 1, d, err, sizeof(err)),
+                   PYR_SRV_CFG_OK);
+  assert_true(cfg.max_body_bytes == (UINT64_C(256) << 20));
+  assert_true(cfg.max_decompressed_bytes == (UINT64_C(64) << 20));
+  assert_int_equal(cfg.max_labels, 30);
+  assert_int_equal(cfg.max_label_name_len, 1024);
+  assert_int_equal(cfg.max_label_value_len, 2048);
+  assert_true(cfg.retention_ns == INT64_C(7) * 86400 * 1000000000);
+  assert_true(cfg.max_disk_bytes == 0);
+  assert_false(cfg.auth.multitenancy);
+  assert_int_equal(cfg.auth.ntokens, 0);
+
+  assert_int_equal(PARSE(&cfg, err, "--max-body-bytes", "1m",
+                         "--max-decompressed-bytes=512KiB", "--max-labels",
+                         "10", "--max-label-name-length", "64",
+                         "--max-label-value-length=128", "--retention", "12h",
+                         "--max-disk-bytes", "10GB", "--ingest-workers", "3",
+                         "--ingest-queue", "7", "--durability", "normal",
+                         "--auth-token", "t1", "--auth-token=t2",
+                         "--read-auth-token", "r", "--basic-auth", "u:p",
+                         "--multitenancy"),
+                   PYR_SRV_CFG_OK);
+  assert_true(cfg.max_body_bytes == 1u << 20);
+  assert_true(cfg.max_decompressed_bytes == 512u << 10);
+  assert_int_equal(cfg.max_labels, 10);
+  assert_int_equal(cfg.max_label_name_len, 64);
+  assert_int_equal(cfg.max_label_value_len, 128);
+  assert_true(cfg.retention_ns == INT64_C(12) * 3600 * 1000000000);
+  assert_true(cfg.max_disk_bytes == UINT64_C(10) << 30);
+  assert_int_equal(cfg.ingest_workers, 3);
+  assert_int_equal(cfg.ingest_queue, 7);
+  assert_true(cfg.sync_normal);
+  assert_int_equal(cfg.auth.ntokens, 2);
+  assert_string_equal(cfg.auth.tokens[1], "t2");
+  assert_int_equal(cfg.auth.nread_tokens, 1);
+  assert_string_equal(cfg.auth.basic[0], "u:p");
+  assert_true(cfg.auth.multitenancy);
+  assert_int_equal(PARSE(&cfg, err, "--multitenancy=false", "--retention",
+                         "0"), PYR_SRV_CFG_OK);
+  assert_false(cfg.auth.multitenancy);
+  assert_true(cfg.retention_ns == 0);
+
+  expect_error(ARGC("--max-body-bytes", "0"), ARGV("--max-body-bytes", "0"),
+               "bad --max-body-bytes '0'");
+  expect_error(ARGC("--max-body-bytes", "12q"), ARGV("--max-body-bytes", "12q"),
+               "bad --max-body-bytes");
+  expect_error(ARGC("--max-labels", "59"), ARGV("--max-labels", "59"),
+               "bad --max-labels '59': must be 1..58");
+  expect_error(ARGC("--retention", "7 days"), ARGV("--retention", "7 days"),
+               "bad --retention");
+  expect_error(ARGC("--basic-auth", "nocolon"), ARGV("--basic-auth", "nocolon"),
+               "USER:PASSWORD");
+  expect_error(ARGC("--auth-token", ""), ARGV("--auth-token", ""),
+               "bad --auth-token");
+  expect_error(ARGC("--multitenancy=maybe"), ARGV("--multitenancy=maybe"),
+               "bad --multitenancy");
+  expect_error(ARGC("--durability", "fast"), ARGV("--durability", "fast"),
+               "bad --durability");
+  expect_error(ARGC("--config", "/nonexistent/pyrited.conf"),
+               ARGV("--config", "/nonexistent/pyrited.conf"),
+               "cannot read --config");
+}
+
+static void test_config_text(void **state) {
+  (void)state;
+  struct pyr_srv_config cfg;
+  char err[PYR_SRV_ERR_MAX];
+  pyr_srv_config_defaults(&cfg);
+  assert_int_equal(pyr_srv_config_load_text(&cfg,
+                                            "# pyrited settings\n"
+                                            "listen = 127.0.0.1:9000\n"
+                                            "  max-labels: 12   # inline\n"
+                                            "\n"
+                                            "--auth-token = \"ab#c\"\n"
+                                            "multitenancy\n"
+                                            "retention=30d\r\n",
+                                            "test.conf", err, sizeof(err)),
+                   0);
+  assert_int_equal(cfg.listen_port, 9000);
+  assert_int_equal(cfg.max_labels, 12);
+  assert_string_equal(cfg.auth.tokens[0], "ab#c");
+  assert_true(cfg.auth.multitenancy);
+  assert_true(cfg.retention_ns == INT64_C(30) * 86400 * 1000000000);
+  assert_int_equal(pyr_srv_config_load_text(&cfg, "x\nnope = 1\n", "t.conf",
+                                            err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "t.conf:1: unknown flag '--x'"));
+  assert_int_equal(pyr_srv_config_load_text(&cfg, "config = other\n", "t.conf",
+                                            err, sizeof(err)), -1);
+
+  /* Flags override the file, also for repeatable credentials. */
+  char path[] = "/tmp/pyrited-test-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  const char *text = "max-labels = 5\nauth-token = file-token\n"
+                     "data-dir = /tmp/from-file\n";
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  assert_int_equal(PARSE(&cfg, err, "--max-labels", "7", "--config", path),
+                   PYR_SRV_CFG_OK);
+  assert_int_equal(cfg.max_labels, 7);
+  assert_string_equal(cfg.data_dir, "/tmp/from-file");
+  assert_int_equal(cfg.auth.ntokens, 1);
+  assert_string_equal(cfg.auth.tokens[0], "file-token");
+  assert_int_equal(PARSE(&cfg, err, "--config", path, "--auth-token", "cli"),
+                   PYR_SRV_CFG_OK);
+  assert_int_equal(cfg.auth.ntokens, 1);
+  assert_string_equal(cfg.auth.tokens[0], "cli");
+  unlink(path);
+}
+
+static void test_sizes_and_durations(void **state) {
+  (void)state;
+  uint64_t b;
+  int64_t d;
+  assert_int_equal(pyr_srv_parse_size("1048576", &b), 0);
+  assert_true(b == 1048576);
+  assert_int_equal(pyr_srv_parse_size("64k", &b), 0);
+  assert_true(b == 65536);
+  assert_int_equal(pyr_srv_parse_size("64KiB", &b), 0);
+  assert_true(b == 65536);
+  assert_int_equal(pyr_srv_parse_size("2G", &b), 0);
+  assert_true(b == UINT64_C(2) << 30);
+  assert_int_equal(pyr_srv_parse_size("100B", &b), 0);
+  assert_true(b == 100);
+  assert_int_equal(pyr_srv_parse_size("-1", &b), -1);
+  assert_int_equal(pyr_srv_parse_size("1x", &b), -1);
+  assert_int_equal(pyr_srv_parse_size("99999999999999999999", &b), -1);
+  assert_int_equal(pyr_srv_parse_size("20000000000T", &b), -1);
+  assert_int_equal(pyr_srv_parse_duration("90", &d), 0);
+  assert_true(d == INT64_C(90) * 1000000000);
+  assert_int_equal(pyr_srv_parse_duration("500ms", &d), 0);
+  assert_true(d == INT64_C(500) * 1000000);
+  assert_int_equal(pyr_srv_parse_duration("15m", &d), 0);
+  assert_true(d == INT64_C(900) * 1000000000);
+  assert_int_equal(pyr_srv_parse_duration("2w", &d), 0);
+  assert_int_equal(pyr_srv_parse_duration("1y", &d), -1);
+  assert_int_equal(pyr_srv_parse_duration("h", &d), -1);
+  assert_int_equal(pyr_srv_parse_duration("999999999999w", &d), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
@@ -226,6 +373,9 @@ int main(void) {
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_data_dir_too_long),
       cmocka_unit_test(test_tiny_error_buffer),
+      cmocka_unit_test(test_ingest_limits_and_storage),
+      cmocka_unit_test(test_config_text),
+      cmocka_unit_test(test_sizes_and_durations),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,8 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.locks.LockSupport;
 import java.util.zip.CRC32;
 
 /**
@@ -13,19 +15,35 @@ import java.util.zip.CRC32;
  *
  * <p>{@code --threads N} workers repeat one "operation" as often as they can. One
  * operation is a fixed mix of work: arithmetic, hashing (FNV-1a + CRC32 +
- * String.hashCode), collections (HashMap, ArrayList sort) and a recursion
+ * String.hashCode), collections (HashMap, ArrayList sort), a recursion
  * {@code --depth} (default 40) frames deep that does some arithmetic at every
  * level and hashing at the bottom, so that a share of the samples have deep
- * stacks (a profiler's per-sample cost grows with depth).
+ * stacks (a profiler's per-sample cost grows with depth). The operation already
+ * allocates about 4 KiB on the heap (boxed Integers kept in the map and the list,
+ * the string concatenation, the CRC32): about 250 MB per CPU-second, a realistic
+ * rate for allocation sampling to work on. {@code --alloc-kb K} (default 0) adds
+ * about K KiB more per operation (byte arrays, strings, boxed longs and small
+ * holder arrays, kept in a 256-slot ring so they escape and die young); the
+ * default keeps the operation, and so the ops figures, as they were before issue 5.
+ *
+ * <p>{@code --idle-threads M} (default 0) adds M mostly idle threads: each blocks in
+ * {@code LockSupport.parkNanos} (even ones) or {@code Thread.sleep} (odd ones) for a
+ * random 0.5–2 s, does a few microseconds of work, and blocks again. They model
+ * the pools of a server that wait for work, the case where wall-clock sampling
+ * must not signal idle threads over and over.
  *
  * <p>After {@code --warmup W} seconds (JIT compilation, agent start-up) the
  * benchmark measures for {@code --seconds S} and prints, on one line:
- * <pre>ops=&lt;n&gt; cpu_ns=&lt;n&gt; wall_ns=&lt;n&gt; threads=.. seconds=.. warmup=.. depth=.. cpu_total_ns=.. checksum=..</pre>
+ * <pre>ops=&lt;n&gt; cpu_ns=&lt;n&gt; wall_ns=&lt;n&gt; alloc_bytes=&lt;n&gt; threads=.. seconds=.. warmup=.. depth=.. alloc_kb=..
+ *     idle_threads=.. idle_wakeups=.. cpu_total_ns=.. checksum=..</pre>
  * {@code ops} are operations completed inside the measured window, {@code cpu_ns}
  * is the JVM's process CPU time (com.sun.management.OperatingSystemMXBean
  * getProcessCpuTime) spent inside that window and {@code wall_ns} its length.
  * {@code cpu_total_ns} is the process CPU time from JVM start to the end of the
- * window. The figure of merit is ops per CPU-second: a profiler's cost shows up as
+ * window. {@code alloc_bytes} is what the workers allocated inside the window
+ * (com.sun.management.ThreadMXBean getThreadAllocatedBytes);
+ * {@code idle_wakeups} counts the idle threads' wake-ups over the whole run.
+ * The figure of merit is ops per CPU-second: a profiler's cost shows up as
  * CPU spent in its signal handler and threads, i.e. fewer ops per CPU-second,
  * even when a noisy machine gives the JVM less CPU in one run than in another.
  */
@@ -34,17 +52,21 @@ public final class Bench {
 
     static final class Worker extends Thread {
         final int depth;
+        final int allocKb;
         volatile long ops;
         long checksum;
         // per-thread state reused across operations
         final byte[] buf = new byte[2048];
         final Map<Integer, Integer> map = new HashMap<>();
         final List<Integer> list = new ArrayList<>();
+        final Object[] ring = new Object[256];
+        int ringPos;
         long seed;
 
-        Worker(int index, int depth) {
+        Worker(int index, int depth, int allocKb) {
             super("bench-" + index);
             this.depth = depth;
+            this.allocKb = allocKb;
             this.seed = 0x9E3779B97F4A7C15L * (index + 1);
             setDaemon(true);
         }
@@ -65,6 +87,30 @@ public final class Bench {
             r ^= hashing();
             r += collections(64);
             r ^= recurse(depth, seed);
+            if (allocKb > 0) r += allocating(allocKb * 1024);
+            return r;
+        }
+
+        /**
+         * About `bytes` bytes of short-lived objects: each round allocates a byte[]
+         * of 64..575 bytes, a String, a boxed Long and an Object[3] holding them
+         * (~500 bytes with headers), and parks the holder in a 256-slot ring, so
+         * escape analysis cannot remove the allocations and they die young.
+         */
+        long allocating(int bytes) {
+            long r = 0;
+            int done = 0;
+            while (done < bytes) {
+                long x = nextRandom();
+                byte[] b = new byte[64 + (int) (x & 511)];
+                b[0] = (byte) x;
+                String s = Long.toString(x >>> 20, 36);
+                Long boxed = x;
+                Object[] holder = {b, s, boxed};
+                ring[ringPos++ & 255] = holder;
+                r += b.length + s.length();
+                done += b.length + 16 + 24 + 16 + s.length() + 16 + 24 + 16;
+            }
             return r;
         }
 
@@ -160,33 +206,90 @@ public final class Bench {
         return s;
     }
 
+    static final com.sun.management.ThreadMXBean TMX =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+
+    /** Bytes allocated so far by the workers, or -1 if the JVM cannot tell. */
+    static long sumAllocated(Worker[] ws) {
+        long s = 0;
+        for (Worker w : ws) {
+            long a = TMX.getThreadAllocatedBytes(w.getId());
+            if (a < 0) return -1;
+            s += a;
+        }
+        return s;
+    }
+
+    static final java.util.concurrent.atomic.AtomicLong IDLE_WAKEUPS = new java.util.concurrent.atomic.AtomicLong();
+
+    /** A mostly idle thread: blocks 0.5–2 s at a time, then does a few microseconds of work. */
+    static final class Idle extends Thread {
+        final boolean park;
+
+        Idle(int index) {
+            super("bench-idle-" + index);
+            this.park = index % 2 == 0;
+            setDaemon(true);
+        }
+
+        @Override
+        public void run() {
+            long x = getId();
+            while (!stop) {
+                long ms = 500 + ThreadLocalRandom.current().nextInt(1500);
+                if (park) {
+                    LockSupport.parkNanos(ms * 1_000_000L);
+                } else {
+                    try {
+                        Thread.sleep(ms);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+                for (int i = 0; i < 1000; i++) x = x * 6364136223846793005L + 1442695040888963407L;
+                IDLE_WAKEUPS.incrementAndGet();
+            }
+            if (x == 42) System.out.print("");
+        }
+    }
+
     public static void main(String[] args) throws InterruptedException {
         int threads = 2;
         double seconds = 10;
         double warmup = 3;
         int depth = 40;
+        int allocKb = 0;
+        int idleThreads = 0;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--threads": threads = Integer.parseInt(args[++i]); break;
                 case "--seconds": seconds = Double.parseDouble(args[++i]); break;
                 case "--warmup": warmup = Double.parseDouble(args[++i]); break;
                 case "--depth": depth = Integer.parseInt(args[++i]); break;
+                case "--alloc-kb": allocKb = Integer.parseInt(args[++i]); break;
+                case "--idle-threads": idleThreads = Integer.parseInt(args[++i]); break;
                 default:
-                    System.err.println("usage: Bench [--threads N] [--seconds S] [--warmup S] [--depth D]");
+                    System.err.println("usage: Bench [--threads N] [--seconds S] [--warmup S] [--depth D]"
+                            + " [--alloc-kb K] [--idle-threads M]");
                     System.exit(2);
             }
         }
+        for (int i = 0; i < idleThreads; i++) {
+            new Idle(i).start();
+        }
         Worker[] ws = new Worker[threads];
         for (int i = 0; i < threads; i++) {
-            ws[i] = new Worker(i, depth);
+            ws[i] = new Worker(i, depth, allocKb);
             ws[i].start();
         }
         Thread.sleep((long) (warmup * 1000));
         long ops0 = sumOps(ws);
+        long alloc0 = sumAllocated(ws);
         long cpu0 = processCpuNs();
         long wall0 = System.nanoTime();
         Thread.sleep((long) (seconds * 1000));
         long ops1 = sumOps(ws);
+        long alloc1 = sumAllocated(ws);
         long cpu1 = processCpuNs();
         long wall1 = System.nanoTime();
         stop = true;
@@ -195,8 +298,11 @@ public final class Bench {
             w.join();
             checksum ^= w.checksum;
         }
+        long allocBytes = (alloc0 >= 0 && alloc1 >= 0) ? alloc1 - alloc0 : -1;
         System.out.println("ops=" + (ops1 - ops0) + " cpu_ns=" + (cpu1 - cpu0) + " wall_ns=" + (wall1 - wall0)
+                + " alloc_bytes=" + allocBytes
                 + " threads=" + threads + " seconds=" + seconds + " warmup=" + warmup + " depth=" + depth
+                + " alloc_kb=" + allocKb + " idle_threads=" + idleThreads + " idle_wakeups=" + IDLE_WAKEUPS.get()
                 + " cpu_total_ns=" + cpu1 + " checksum=" + Long.toHexString(checksum));
     }
 }
