@@ -12,6 +12,9 @@
  *
  * Threads: single-threaded.
  *
+ * Invariants: every app is measured over the same resolved range; the
+ * table is printed only after all apps were analysed.
+ *
  * Exit codes: 0 (also when no app has data), 1 runtime error, 2 usage.
  */
 #include <math.h>

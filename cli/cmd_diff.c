@@ -10,6 +10,9 @@
  *
  * Threads: single-threaded.
  *
+ * Invariants: both ranges are resolved against one "now" and fetched
+ * before anything is printed.
+ *
  * Exit codes: 0, 1 runtime error, 2 usage error.
  */
 #include <math.h>
@@ -187,7 +190,7 @@ static json_t *diff_json(const struct diff_args *a, const char *type,
 /* One normalised value: "12.3%" or "4.50 ms/s". */
 static void fmt_norm(char *buf, size_t len, double v, pyr_cli_norm norm, pyr_cli_unit u,
                      bool sign) {
-  char tmp[PYR_CLI_FMT_MAX];
+  char tmp[PYR_CLI_FMT_MAX - 1]; /* one byte left for the sign */
   const char *plus = sign && v > 0 ? "+" : "";
   if (norm == PYR_CLI_NORM_SHARE) {
     snprintf(buf, len, "%s%.1f%s", plus, 100.0 * v, sign ? "pp" : "%");

@@ -7,11 +7,14 @@
  * html.c or flame.c's collapsed writer.  pprof asks the server for a
  * pprof: first GET /pyroscope/render?format=pprof (a pyrited extension),
  * then the standard Connect SelectMergeProfile with a hand-encoded
- * protobuf request (five scalar fields do not justify generated code);
+ * protobuf request (four scalar fields do not justify generated code);
  * the answer is written as received, gzipped when the file name ends in
  * ".gz" and the server sent it plain.
  *
  * Threads: single-threaded.
+ *
+ * Invariants: the output file is created only after the data arrived and
+ * is removed again if writing it fails.
  *
  * Exit codes: 0, 1 runtime error (including a server without pprof
  * export), 2 usage error.

@@ -9,6 +9,9 @@
  *
  * Threads: single-threaded.
  *
+ * Invariants: nothing reaches stdout before every request has succeeded,
+ * so a failure never leaves half a table for a script to parse.
+ *
  * Exit codes: 0 (also for "no samples"), 1 runtime error or an app the
  * server has never seen, 2 usage error.
  */

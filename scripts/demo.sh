@@ -5,17 +5,17 @@
 #   2. starts pyrited on 127.0.0.1:$PORT with a fresh data dir and waits for
 #      GET /ready;
 #   3. builds the example app (examples/build.sh) and runs it for $DURATION
-#      seconds with the agent attached through JAVA_TOOL_OPTIONS, writing JFR;
-#   4. prints the hottest methods of that recording (scripts/jfr_top.py, via
-#      the JDK's own `jfr print --json`) and the server address;
-#   5. stops pyrited.  The recording and logs stay in the printed directory.
-#
-# Until the agent's shipper lands, the profile goes to a JFR file rather
-# than to the server; the server part shows pyrited starting and answering.
+#      seconds with the agent attached through JAVA_TOOL_OPTIONS, uploading
+#      CPU, wall-clock, allocation and lock profiles to pyrited every
+#      $UPLOAD, and waits until pyrited has received two uploads;
+#   4. prints top-functions tables from the server (`pyrite top`), the
+#      bottleneck triage and the web UI address;
+#   5. keeps pyrited running for the UI when run from a terminal (Enter
+#      stops it), then stops it.  Data and logs stay in the printed directory.
 #
 # Env: BUILD (default build), PORT (default 4040), DURATION (seconds,
-#      default 15), JAVA_HOME (default: JDK 17, else java on PATH),
-#      AGENT_OPTS (extra agent options, appended after a comma).
+#      default 25), UPLOAD (default 10s), JAVA_HOME (default: JDK 17, else
+#      java on PATH), AGENT_OPTS (extra agent options, appended after a comma).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,7 +23,7 @@ cd "$ROOT"
 
 BUILD=${BUILD:-build}
 PORT=${PORT:-4040}
-DURATION=${DURATION:-15}
+DURATION=${DURATION:-25}
 say() { printf '\ndemo: %s\n' "$*"; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 
@@ -85,29 +85,64 @@ done
 [[ $ok == 1 ]] || { cat "$OUT/pyrited.log" >&2; die "pyrited did not become ready"; }
 echo "demo: GET $ready_url -> 200 ready"
 
-# --- 3. example app with the agent -----------------------------------------
+# --- 3. example app with the agent, shipping to pyrited ---------------------
 ./examples/build.sh
-JFR_FILE="$OUT/demo.jfr"
-OPTS="file=$JFR_FILE,log=info${AGENT_OPTS:+,$AGENT_OPTS}"
-say "running pyrite.examples.Checkout for ${DURATION}s with"
+SERVER_URL="http://127.0.0.1:$PORT"
+OPTS="server=$SERVER_URL,app=checkout,label.env=demo,upload=${UPLOAD:-10s}"
+OPTS="$OPTS,event=itimer,interval=10ms,wall=50ms,alloc=512k,lock=10ms,log=info"
+OPTS="$OPTS${AGENT_OPTS:+,$AGENT_OPTS}"
+say "running pyrite.examples.Checkout with the agent, attached through"
 echo "      JAVA_TOOL_OPTIONS=\"-agentpath:$AGENT=$OPTS\""
-rc=0
 JAVA_TOOL_OPTIONS="-agentpath:$AGENT=$OPTS" \
   timeout --kill-after=10 $(( DURATION + 60 )) \
   "$JAVA_HOME/bin/java" -cp "$ROOT/examples/out" pyrite.examples.Checkout \
-  --seconds "$DURATION" 2>&1 | tee "$OUT/app.log" | sed 's/^/  app | /' || rc=$?
+  --seconds "$DURATION" >"$OUT/app.log" 2>&1 &
+APP_PID=$!
+
+uploads() {
+  python3 - "$SERVER_URL/metrics" <<'PY' 2>/dev/null || echo 0
+import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=2).read().decode()
+# accepted uploads, summed over the format label
+n = sum(float(l.split()[-1]) for l in text.splitlines()
+        if l.startswith(("pyrited_ingest_uploads_total{", "pyrited_ingest_uploads_total ")))
+print(int(n))
+PY
+}
+say "waiting for two uploads to reach pyrited (one every ${UPLOAD:-10s})"
+got=0
+for _ in $(seq 1 $(( (DURATION + 30) * 2 ))); do
+  got=$(uploads)
+  [[ "$got" -ge 2 ]] && break
+  kill -0 "$APP_PID" 2>/dev/null || break
+  sleep 0.5
+done
+rc=0
+wait "$APP_PID" || rc=$?
+sed 's/^/  app | /' "$OUT/app.log" | grep -v '^  app | \[pyrite\] info: stats' | tail -n 8
 [[ $rc -eq 0 ]] || die "the example app failed (status $rc); log: $OUT/app.log"
-[[ -s "$JFR_FILE" ]] || die "the agent wrote no JFR to $JFR_FILE (see the app log above)"
+got=$(uploads)
+echo "demo: pyrited received $got uploads"
+[[ "$got" -ge 2 ]] || die "fewer than two uploads arrived; see $OUT/app.log and $OUT/pyrited.log"
 
-# --- 4. results -------------------------------------------------------------
-say "top functions in $JFR_FILE ($(du -h "$JFR_FILE" | cut -f1))"
-python3 ./scripts/jfr_top.py --jfr "$JAVA_HOME/bin/jfr" --top 15 "$JFR_FILE" \
-  || die "could not read $JFR_FILE with jfr"
+# --- 4. results, from the server -------------------------------------------
+CLI="$ROOT/$BUILD/bin/pyrite"
+[[ "$BUILD" == /* ]] && CLI="$BUILD/bin/pyrite"
+for type in cpu alloc lock; do
+  say "top functions, $type (pyrite top --server $SERVER_URL --app checkout --type $type)"
+  "$CLI" top --server "$SERVER_URL" --app checkout --type "$type" --from now-10m --limit 10 \
+    || die "pyrite top failed"
+done
+say "bottlenecks (pyrite bottleneck --server $SERVER_URL --app checkout)"
+"$CLI" bottleneck --server "$SERVER_URL" --app checkout --from now-2m || true
 
-say "pyrited is serving http://127.0.0.1:$PORT/  (GET /ready, GET /metrics;"
-echo "      ingest and the web UI come with later issues, so this run's profile"
-echo "      is the JFR file above; open it with 'jfr print' or JDK Mission Control)"
+say "web UI: $SERVER_URL/?app=checkout   (flame graphs, diff, top table)"
+echo "      Grafana: add a 'Grafana Pyroscope' data source with URL $SERVER_URL"
 
-# --- 5. stop ------------------------------------------------------------------
+# --- 5. keep serving when someone is watching ----------------------------------
+if [[ -t 0 && -z "${CI:-}" ]]; then
+  say "pyrited keeps running so you can open the UI; press Enter (or Ctrl-C) to stop"
+  read -r _ || true
+fi
 stop_server
-say "stopped pyrited; recording and logs kept in $OUT"
+say "stopped pyrited; data and logs kept in $OUT"

@@ -759,14 +759,21 @@ void pyr_querier_handle(const pyr_query_env *env, const pyr_query_req *req,
     return;
   }
   c.json = codec == 2;
+  if (req->len > PYR_QUERIER_MAX_REQUEST) {
+    pyr_qfail(resp, 413, "request too large: %zu bytes (limit %u)", req->len,
+              PYR_QUERIER_MAX_REQUEST);
+    return;
+  }
   const char *ce = req->content_encoding;
   if (ce && ce[0] && strcasecmp(ce, "identity") != 0) {
     if (strcasecmp(ce, "gzip") != 0) {
       pyr_qfail(resp, 415, "unsupported Content-Encoding \"%.32s\": use gzip or identity", ce);
       return;
     }
-    int r = pyr_gunzip(req->body, req->len, env->max_decompressed, &owned, &len, err,
-                       sizeof(err));
+    size_t max = env->max_decompressed && env->max_decompressed < PYR_QUERIER_MAX_REQUEST
+                     ? env->max_decompressed
+                     : PYR_QUERIER_MAX_REQUEST;
+    int r = pyr_gunzip(req->body, req->len, max, &owned, &len, err, sizeof(err));
     if (r != PYR_GZ_OK) {
       pyr_qfail(resp, r == PYR_GZ_ELIMIT ? 413 : 400, "request body: %s", err);
       return;

@@ -18,6 +18,9 @@
 #include "query.h"
 
 #define PYR_QUERIER_PREFIX "/querier.v1.QuerierService/"
+/* Largest request message accepted (after gunzip): query requests are a
+ * few hundred bytes; this bounds what a client can make us parse. */
+#define PYR_QUERIER_MAX_REQUEST (4u << 20)
 
 /* 1 = binary protobuf, 2 = JSON, 0 = neither (415). */
 int pyr_querier_codec(const char *content_type);

@@ -24,6 +24,8 @@
 #include "query_engine.h"
 
 #define NS_PER_S INT64_C(1000000000)
+/* groupBy timelines: at most this many (group, bucket) cells per answer */
+#define PYR_RENDER_MAX_GROUP_CELLS 4000000u
 
 static int max_nodes_arg(const pyr_query_req *req, uint32_t *out, bool *given,
                          pyr_query_resp *resp) {
@@ -244,6 +246,13 @@ void pyr_qr_render(const pyr_query_env *env, const pyr_query_req *req, pyr_query
   if (timeline_init(&tl, tl_from / NS_PER_S, tl_until / NS_PER_S, resp) != 0)
     goto out;
   if (group_by) {
+    /* one dense timeline per group: bound groups x buckets */
+    if (pts.ngroups > 0 && tl.n * pts.ngroups > PYR_RENDER_MAX_GROUP_CELLS) {
+      pyr_qfail(resp, 400,
+                "groupBy %s: too many groups (%zu) for this range; narrow the selector",
+                group_by, pts.ngroups);
+      goto out;
+    }
     gtl = calloc(pts.ngroups ? pts.ngroups : 1, sizeof(*gtl));
     if (gtl == NULL) {
       pyr_qfail(resp, 500, "timeline: out of memory");
