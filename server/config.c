@@ -11,6 +11,7 @@
  * over-long values are errors, not truncations); err is always
  * NUL-terminated when errlen > 0.
  */
+#include "errbuf.h"
 #include "config.h"
 
 #include <errno.h>
@@ -75,17 +76,6 @@ static const char usage_text[] =
 
 const char *pyr_srv_config_usage(void) { return usage_text; }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 void pyr_srv_config_defaults(struct pyr_srv_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -130,19 +120,19 @@ int pyr_srv_parse_listen(const char *s, char *host, size_t hostlen,
     hbeg = s + 1;
     hend = strchr(hbeg, ']');
     if (hend == NULL || hend[1] != ':') {
-      set_err(err, errlen, "bad --listen '%s': expected [IPV6]:PORT", s);
+      pyr_errf(err, errlen, "bad --listen '%s': expected [IPV6]:PORT", s);
       return -1;
     }
     pstr = hend + 2;
   } else {
     hend = strrchr(s, ':');
     if (hend == NULL) {
-      set_err(err, errlen, "bad --listen '%s': expected HOST:PORT", s);
+      pyr_errf(err, errlen, "bad --listen '%s': expected HOST:PORT", s);
       return -1;
     }
     hbeg = s;
     if (memchr(hbeg, ':', (size_t)(hend - hbeg)) != NULL) {
-      set_err(err, errlen,
+      pyr_errf(err, errlen,
               "bad --listen '%s': put an IPv6 address in brackets, "
               "e.g. [::1]:4040", s);
       return -1;
@@ -152,7 +142,7 @@ int pyr_srv_parse_listen(const char *s, char *host, size_t hostlen,
 
   size_t hl = (size_t)(hend - hbeg);
   if (s[0] == '[' && hl == 0) {
-    set_err(err, errlen, "bad --listen '%s': empty IPv6 address", s);
+    pyr_errf(err, errlen, "bad --listen '%s': empty IPv6 address", s);
     return -1;
   }
   const char *h = hbeg;
@@ -161,20 +151,20 @@ int pyr_srv_parse_listen(const char *s, char *host, size_t hostlen,
     hl = strlen(h);
   }
   if (hl >= hostlen) {
-    set_err(err, errlen, "bad --listen '%s': host name too long", s);
+    pyr_errf(err, errlen, "bad --listen '%s': host name too long", s);
     return -1;
   }
   for (size_t i = 0; i < hl; i++) {
     unsigned char c = (unsigned char)h[i];
     if (c <= ' ' || c == '/' || c == '[' || c == ']' || c >= 0x7f) {
-      set_err(err, errlen, "bad --listen '%s': invalid character in host", s);
+      pyr_errf(err, errlen, "bad --listen '%s': invalid character in host", s);
       return -1;
     }
   }
 
   unsigned long p;
   if (parse_uint(pstr, 0, 65535, &p) != 0) {
-    set_err(err, errlen, "bad --listen '%s': port must be 0..65535", s);
+    pyr_errf(err, errlen, "bad --listen '%s': port must be 0..65535", s);
     return -1;
   }
   memcpy(host, h, hl);
@@ -251,23 +241,23 @@ static int add_cred(char (*list)[PYR_AUTH_CRED_MAX], unsigned *n,
                     char *err, size_t errlen) {
   size_t len = strlen(v);
   if (len == 0 || len >= PYR_AUTH_CRED_MAX) {
-    set_err(err, errlen, "bad --%s: must be 1..%d bytes", flag,
+    pyr_errf(err, errlen, "bad --%s: must be 1..%d bytes", flag,
             PYR_AUTH_CRED_MAX - 1);
     return -1;
   }
   if (need_colon && (strchr(v, ':') == NULL || v[0] == ':')) {
-    set_err(err, errlen, "bad --%s: expected USER:PASSWORD", flag);
+    pyr_errf(err, errlen, "bad --%s: expected USER:PASSWORD", flag);
     return -1;
   }
   for (size_t i = 0; i < len; i++)
     if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] == 0x7f) {
       if (need_colon && v[i] == ' ')
         continue;
-      set_err(err, errlen, "bad --%s: control characters or spaces", flag);
+      pyr_errf(err, errlen, "bad --%s: control characters or spaces", flag);
       return -1;
     }
   if (*n >= PYR_AUTH_MAX_CREDS) {
-    set_err(err, errlen, "too many --%s (at most %d)", flag,
+    pyr_errf(err, errlen, "too many --%s (at most %d)", flag,
             PYR_AUTH_MAX_CREDS);
     return -1;
   }
@@ -300,7 +290,7 @@ static int set_uint(const char *key, const char *v, unsigned long lo,
                     size_t errlen) {
   unsigned long t;
   if (parse_uint(v, lo, hi, &t) != 0) {
-    set_err(err, errlen, "bad --%s '%s': must be %lu..%lu", key, v, lo, hi);
+    pyr_errf(err, errlen, "bad --%s '%s': must be %lu..%lu", key, v, lo, hi);
     return -1;
   }
   *out = (unsigned)t;
@@ -311,7 +301,7 @@ static int set_size(const char *key, const char *v, uint64_t min,
                     uint64_t *out, char *err, size_t errlen) {
   uint64_t b;
   if (pyr_srv_parse_size(v, &b) != 0 || b < min) {
-    set_err(err, errlen,
+    pyr_errf(err, errlen,
             "bad --%s '%s': expected a size like 1048576, 64k, 256MiB, 1g%s",
             key, v, min > 0 ? " (not 0)" : "");
     return -1;
@@ -337,11 +327,11 @@ static bool key_known(const char *key) {
 int pyr_srv_config_set(struct pyr_srv_config *cfg, const char *key,
                        const char *v, char *err, size_t errlen) {
   if (!key_known(key)) {
-    set_err(err, errlen, "unknown flag '--%s' (see --help)", key);
+    pyr_errf(err, errlen, "unknown flag '--%s' (see --help)", key);
     return -1;
   }
   if (v == NULL && !is_boolean(key)) {
-    set_err(err, errlen, "flag '--%s' needs a value", key);
+    pyr_errf(err, errlen, "flag '--%s' needs a value", key);
     return -1;
   }
   if (strcmp(key, "listen") == 0)
@@ -350,11 +340,11 @@ int pyr_srv_config_set(struct pyr_srv_config *cfg, const char *key,
   if (strcmp(key, "data-dir") == 0) {
     size_t n = strlen(v);
     if (n == 0) {
-      set_err(err, errlen, "bad --data-dir: empty path");
+      pyr_errf(err, errlen, "bad --data-dir: empty path");
       return -1;
     }
     if (n >= sizeof(cfg->data_dir)) {
-      set_err(err, errlen, "bad --data-dir: path too long");
+      pyr_errf(err, errlen, "bad --data-dir: path too long");
       return -1;
     }
     memcpy(cfg->data_dir, v, n + 1);
@@ -363,7 +353,7 @@ int pyr_srv_config_set(struct pyr_srv_config *cfg, const char *key,
   if (strcmp(key, "threads") == 0) {
     unsigned long t;
     if (parse_uint(v, 1, PYR_SRV_MAX_THREADS, &t) != 0) {
-      set_err(err, errlen, "bad --threads '%s': must be 1..%d", v,
+      pyr_errf(err, errlen, "bad --threads '%s': must be 1..%d", v,
               PYR_SRV_MAX_THREADS);
       return -1;
     }
@@ -373,7 +363,7 @@ int pyr_srv_config_set(struct pyr_srv_config *cfg, const char *key,
   if (strcmp(key, "drain-timeout") == 0) {
     unsigned long t;
     if (parse_uint(v, 0, 600000, &t) != 0) {
-      set_err(err, errlen,
+      pyr_errf(err, errlen,
               "bad --drain-timeout '%s': milliseconds, 0..600000", v);
       return -1;
     }
@@ -402,7 +392,7 @@ int pyr_srv_config_set(struct pyr_srv_config *cfg, const char *key,
                     errlen);
   if (strcmp(key, "retention") == 0) {
     if (pyr_srv_parse_duration(v, &cfg->retention_ns) != 0) {
-      set_err(err, errlen,
+      pyr_errf(err, errlen,
               "bad --retention '%s': expected a duration like 12h, 7d, 2w "
               "or 0", v);
       return -1;
@@ -415,7 +405,7 @@ int pyr_srv_config_set(struct pyr_srv_config *cfg, const char *key,
     else if (strcmp(v, "normal") == 0)
       cfg->sync_normal = true;
     else {
-      set_err(err, errlen, "bad --durability '%s': full or normal", v);
+      pyr_errf(err, errlen, "bad --durability '%s': full or normal", v);
       return -1;
     }
     return 0;
@@ -431,12 +421,12 @@ int pyr_srv_config_set(struct pyr_srv_config *cfg, const char *key,
                     errlen);
   if (strcmp(key, "multitenancy") == 0) {
     if (parse_bool(v, &cfg->auth.multitenancy) != 0) {
-      set_err(err, errlen, "bad --multitenancy '%s': true or false", v);
+      pyr_errf(err, errlen, "bad --multitenancy '%s': true or false", v);
       return -1;
     }
     return 0;
   }
-  set_err(err, errlen, "unknown flag '--%s' (see --help)", key);
+  pyr_errf(err, errlen, "unknown flag '--%s' (see --help)", key);
   return -1;
 }
 
@@ -450,7 +440,7 @@ int pyr_srv_config_load_text(struct pyr_srv_config *cfg, const char *text,
     char line[PYR_SRV_PATH_MAX + 128];
     lineno++;
     if (ll >= sizeof(line)) {
-      set_err(err, errlen, "%s:%u: line too long", origin, lineno);
+      pyr_errf(err, errlen, "%s:%u: line too long", origin, lineno);
       return -1;
     }
     memcpy(line, p, ll);
@@ -493,13 +483,13 @@ int pyr_srv_config_load_text(struct pyr_srv_config *cfg, const char *text,
     if (strncmp(b, "--", 2) == 0)
       b += 2;
     if (strcmp(b, "config") == 0) {
-      set_err(err, errlen, "%s:%u: config files cannot include others", origin,
+      pyr_errf(err, errlen, "%s:%u: config files cannot include others", origin,
               lineno);
       return -1;
     }
     char e2[PYR_SRV_ERR_MAX];
     if (pyr_srv_config_set(cfg, b, val, e2, sizeof(e2)) != 0) {
-      set_err(err, errlen, "%s:%u: %s", origin, lineno, e2);
+      pyr_errf(err, errlen, "%s:%u: %s", origin, lineno, e2);
       return -1;
     }
   }
@@ -512,25 +502,25 @@ static int load_file(struct pyr_srv_config *cfg, const char *path, char *err,
   char *text = NULL;
   int rc = -1;
   if (f == NULL) {
-    set_err(err, errlen, "cannot read --config '%s': %s", path,
+    pyr_errf(err, errlen, "cannot read --config '%s': %s", path,
             strerror(errno));
     return -1;
   }
   size_t cap = 1 << 20, n;
   text = malloc(cap + 1);
   if (text == NULL) {
-    set_err(err, errlen, "out of memory");
+    pyr_errf(err, errlen, "out of memory");
     goto out;
   }
   n = fread(text, 1, cap, f);
   if (ferror(f) || !feof(f)) {
-    set_err(err, errlen, "cannot read --config '%s': %s", path,
+    pyr_errf(err, errlen, "cannot read --config '%s': %s", path,
             ferror(f) ? strerror(errno) : "larger than 1 MiB");
     goto out;
   }
   text[n] = '\0';
   if (memchr(text, '\0', n) != NULL) {
-    set_err(err, errlen, "--config '%s' is not a text file", path);
+    pyr_errf(err, errlen, "--config '%s' is not a text file", path);
     goto out;
   }
   rc = pyr_srv_config_load_text(cfg, text, path, err, errlen);
@@ -553,7 +543,7 @@ static int split_flag(int argc, char *const argv[], int *i, char *key,
   const char *eq = strchr(name, '=');
   size_t n = eq ? (size_t)(eq - name) : strlen(name);
   if (n >= keylen) {
-    set_err(err, errlen, "unknown flag '%.64s' (see --help)", a);
+    pyr_errf(err, errlen, "unknown flag '%.64s' (see --help)", a);
     return -1;
   }
   memcpy(key, name, n);
@@ -599,7 +589,7 @@ enum pyr_srv_cfg_rc pyr_srv_config_parse(struct pyr_srv_config *cfg, int argc,
   }
   if (config != NULL) {
     if (config[0] == '\0' || strlen(config) >= sizeof(cfg->config_file)) {
-      set_err(err, errlen, "bad --config: empty or too long path");
+      pyr_errf(err, errlen, "bad --config: empty or too long path");
       return PYR_SRV_CFG_ERR;
     }
     if (load_file(cfg, config, err, errlen) != 0)
@@ -616,15 +606,15 @@ enum pyr_srv_cfg_rc pyr_srv_config_parse(struct pyr_srv_config *cfg, int argc,
       return PYR_SRV_CFG_ERR;
     if (r == 0) {
       if (a[0] == '-')
-        set_err(err, errlen, "unknown flag '%s' (see --help)", a);
+        pyr_errf(err, errlen, "unknown flag '%s' (see --help)", a);
       else
-        set_err(err, errlen, "unexpected argument '%s' (see --help)", a);
+        pyr_errf(err, errlen, "unexpected argument '%s' (see --help)", a);
       return PYR_SRV_CFG_ERR;
     }
     if (strcmp(key, "config") == 0)
       continue;
     if (!key_known(key)) {
-      set_err(err, errlen, "unknown flag '%s' (see --help)", a);
+      pyr_errf(err, errlen, "unknown flag '%s' (see --help)", a);
       return PYR_SRV_CFG_ERR;
     }
     if (strcmp(key, "auth-token") == 0 && !seen_tok) {

@@ -12,6 +12,7 @@
  * on error the profile may hold the stacks added so far (the caller drops
  * the whole profile).
  */
+#include "errbuf.h"
 #include "folded.h"
 
 #include <stdarg.h>
@@ -19,17 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* Legacy suffix -> (metric, sample type, unit); cpu/wall get a period. */
 struct legacy {
@@ -90,7 +80,7 @@ int pyr_legacy_type(const char *app, size_t *app_len, uint32_t sample_rate,
       break;
     }
   if (L == NULL) {
-    set_err(err, errlen,
+    pyr_errf(err, errlen,
             "unknown profile type: '%.64s' (legacy formats take the type "
             "from the app name's last dotted part, e.g. app.cpu)", suffix);
     return -1;
@@ -145,7 +135,7 @@ int pyr_folded_parse(const char *text, size_t len, bool lines, int64_t scale,
       stack_len = (size_t)(sp - ls);
       const char *c = sp + 1, *ce = ls + ll;
       if (c == ce) {
-        set_err(err, errlen, "line %zu: missing sample count", lineno);
+        pyr_errf(err, errlen, "line %zu: missing sample count", lineno);
         goto out;
       }
       if (*c == '+')
@@ -154,7 +144,7 @@ int pyr_folded_parse(const char *text, size_t len, bool lines, int64_t scale,
       for (; c < ce; c++) {
         if (*c < '0' || *c > '9' || __builtin_mul_overflow(count, 10, &count) ||
             __builtin_add_overflow(count, *c - '0', &count)) {
-          set_err(err, errlen,
+          pyr_errf(err, errlen,
                   "line %zu: sample count '%.*s' is not a non-negative "
                   "integer", lineno, (int)(ce - sp - 1 > 32 ? 32 : ce - sp - 1),
                   sp + 1);
@@ -166,7 +156,7 @@ int pyr_folded_parse(const char *text, size_t len, bool lines, int64_t scale,
       continue;
     int64_t value;
     if (__builtin_mul_overflow(count, scale, &value)) {
-      set_err(err, errlen, "line %zu: sample count overflows", lineno);
+      pyr_errf(err, errlen, "line %zu: sample count overflows", lineno);
       goto out;
     }
 

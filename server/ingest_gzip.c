@@ -11,6 +11,7 @@
  * Invariants: the output buffer always has one spare byte, written as NUL
  * on success; *out is NULL on every failure path.
  */
+#include "errbuf.h"
 #include "ingest_gzip.h"
 
 #include <stdarg.h>
@@ -21,17 +22,6 @@
 
 #include <zlib.h>
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 bool pyr_is_gzip(const void *p, size_t n) {
   const unsigned char *b = p;
@@ -49,7 +39,7 @@ int pyr_gunzip(const void *in, size_t n, size_t max_out, unsigned char **out,
   *outlen = 0;
   memset(&zs, 0, sizeof(zs));
   if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
-    set_err(err, errlen, "gzip: cannot initialise zlib");
+    pyr_errf(err, errlen, "gzip: cannot initialise zlib");
     return PYR_GZ_ENOMEM;
   }
   /* Typical profile data compresses 4-8x; start there, grow by doubling. */
@@ -61,7 +51,7 @@ int pyr_gunzip(const void *in, size_t n, size_t max_out, unsigned char **out,
   buf = malloc(cap + 1);
   if (buf == NULL) {
     rc = PYR_GZ_ENOMEM;
-    set_err(err, errlen, "gzip: out of memory");
+    pyr_errf(err, errlen, "gzip: out of memory");
     goto out;
   }
 
@@ -75,14 +65,14 @@ int pyr_gunzip(const void *in, size_t n, size_t max_out, unsigned char **out,
     if (len == cap) {
       if (cap >= max_out) {
         rc = PYR_GZ_ELIMIT;
-        set_err(err, errlen, "decompressed data exceeds %zu bytes", max_out);
+        pyr_errf(err, errlen, "decompressed data exceeds %zu bytes", max_out);
         goto out;
       }
       size_t ncap = cap * 2 > max_out ? max_out : cap * 2;
       unsigned char *nb = realloc(buf, ncap + 1);
       if (nb == NULL) {
         rc = PYR_GZ_ENOMEM;
-        set_err(err, errlen, "gzip: out of memory");
+        pyr_errf(err, errlen, "gzip: out of memory");
         goto out;
       }
       buf = nb;
@@ -100,7 +90,7 @@ int pyr_gunzip(const void *in, size_t n, size_t max_out, unsigned char **out,
       /* Another member follows?  Go's reader continues with it. */
       if (left >= 2 && pyr_is_gzip(src, left)) {
         if (inflateReset(&zs) != Z_OK) {
-          set_err(err, errlen, "gzip: reset failed");
+          pyr_errf(err, errlen, "gzip: reset failed");
           goto out;
         }
         continue;
@@ -112,15 +102,15 @@ int pyr_gunzip(const void *in, size_t n, size_t max_out, unsigned char **out,
     if (z == Z_BUF_ERROR) {
       if (zs.avail_out == 0 || len == cap)
         continue; /* needs more output room */
-      set_err(err, errlen, "gzip data truncated");
+      pyr_errf(err, errlen, "gzip data truncated");
       goto out;
     }
     if (z == Z_MEM_ERROR) {
       rc = PYR_GZ_ENOMEM;
-      set_err(err, errlen, "gzip: out of memory");
+      pyr_errf(err, errlen, "gzip: out of memory");
       goto out;
     }
-    set_err(err, errlen, "invalid gzip data: %s",
+    pyr_errf(err, errlen, "invalid gzip data: %s",
             zs.msg ? zs.msg : "corrupt stream");
     goto out;
   }
@@ -141,7 +131,7 @@ int pyr_maybe_gunzip(const void *in, size_t n, size_t max_out,
   *owned = NULL;
   if (!pyr_is_gzip(in, n)) {
     if (n > max_out) {
-      set_err(err, errlen, "data exceeds %zu bytes", max_out);
+      pyr_errf(err, errlen, "data exceeds %zu bytes", max_out);
       return PYR_GZ_ELIMIT;
     }
     *data = in;

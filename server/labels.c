@@ -10,6 +10,7 @@
  * Invariants: every pyr_label in l->v[0..n) owns two NUL-terminated heap
  * strings; names are unique; on failure a function leaves l as it was.
  */
+#include "errbuf.h"
 #include "labels.h"
 
 #include <stdarg.h>
@@ -17,17 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 void pyr_labels_init(pyr_labels *l) { memset(l, 0, sizeof(*l)); }
 
@@ -251,43 +241,43 @@ int pyr_labels_validate(const pyr_labels *l, const pyr_label_limits *lim,
     if (!is_private(nm))
       counted++;
     if (nl == 0) {
-      set_err(err, errlen, "label name is empty");
+      pyr_errf(err, errlen, "label name is empty");
       return -1;
     }
     if (nl > lim->max_name_len) {
-      set_err(err, errlen,
+      pyr_errf(err, errlen,
               "label name too long: %zu bytes, limit %u (label '%.64s...')",
               nl, lim->max_name_len, nm);
       return -1;
     }
     if (!pyr_label_name_ok(nm, nl) || (nm[0] >= '0' && nm[0] <= '9')) {
-      set_err(err, errlen, "invalid label name '%.128s'", nm);
+      pyr_errf(err, errlen, "invalid label name '%.128s'", nm);
       return -1;
     }
     if (vl > lim->max_value_len) {
-      set_err(err, errlen,
+      pyr_errf(err, errlen,
               "label value too long: %zu bytes, limit %u (label '%.128s')", vl,
               lim->max_value_len, nm);
       return -1;
     }
     if (!pyr_utf8_ok(val, vl)) {
-      set_err(err, errlen, "label '%.128s' has a value that is not UTF-8", nm);
+      pyr_errf(err, errlen, "label '%.128s' has a value that is not UTF-8", nm);
       return -1;
     }
     if (strcmp(nm, PYR_LABEL_METRIC) == 0 && !pyr_metric_name_ok(val, vl)) {
-      set_err(err, errlen, "invalid metric name (__name__) '%.128s'", val);
+      pyr_errf(err, errlen, "invalid metric name (__name__) '%.128s'", val);
       return -1;
     }
     if (strcmp(nm, PYR_LABEL_SERVICE) == 0)
       has_service = vl > 0;
   }
   if (counted > lim->max_labels) {
-    set_err(err, errlen, "too many labels: %zu, limit %u", counted,
+    pyr_errf(err, errlen, "too many labels: %zu, limit %u", counted,
             lim->max_labels);
     return -1;
   }
   if (!has_service) {
-    set_err(err, errlen, "service_name label is missing or empty");
+    pyr_errf(err, errlen, "service_name label is missing or empty");
     return -1;
   }
   return 0;
@@ -324,11 +314,11 @@ int pyr_ingest_name_parse(const char *s, pyr_labels *out, char *err,
         size_t b = 0, e = i;
         trim(s, &b, &e);
         if (e == b) {
-          set_err(err, errlen, "invalid service name: service name is required");
+          pyr_errf(err, errlen, "invalid service name: service name is required");
           return -1;
         }
         if (!pyr_service_name_ok(s + b, e - b)) {
-          set_err(err, errlen,
+          pyr_errf(err, errlen,
                   "invalid service name: '%.*s': only [A-Za-z0-9_./-] allowed",
                   (int)(e - b > 200 ? 200 : e - b), s + b);
           return -1;
@@ -358,12 +348,12 @@ int pyr_ingest_name_parse(const char *s, pyr_labels *out, char *err,
         bool is_metric = e - b == strlen(PYR_LABEL_METRIC) &&
                          memcmp(s + b, PYR_LABEL_METRIC, e - b) == 0;
         if (e == b) {
-          set_err(err, errlen, "invalid label name: label name is required");
+          pyr_errf(err, errlen, "invalid label name: label name is required");
           return -1;
         }
         if (is_metric ? !pyr_service_name_ok(s + v0, v1 - v0)
                       : !pyr_label_name_ok(s + b, e - b)) {
-          set_err(err, errlen, "invalid label name: '%.*s'",
+          pyr_errf(err, errlen, "invalid label name: '%.*s'",
                   (int)(e - b > 200 ? 200 : e - b), s + b);
           return -1;
         }

@@ -12,6 +12,7 @@
  * through explicit lengths (the body is binary and not NUL-terminated);
  * string fields of pyr_mp_part are always NUL-terminated.
  */
+#include "errbuf.h"
 #include "multipart.h"
 
 #include <stdarg.h>
@@ -20,17 +21,6 @@
 #include <string.h>
 #include <strings.h>
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
@@ -140,7 +130,7 @@ static void boundary_cb(void *vctx, const char *name, size_t nlen,
 
 int pyr_mp_boundary(const char *ct, char *out, char *err, size_t errlen) {
   if (ct == NULL) {
-    set_err(err, errlen, "missing Content-Type");
+    pyr_errf(err, errlen, "missing Content-Type");
     return -1;
   }
   size_t n = strlen(ct);
@@ -149,20 +139,20 @@ int pyr_mp_boundary(const char *ct, char *out, char *err, size_t errlen) {
     n--;
   }
   if (n < 10 || strncasecmp(ct, "multipart/", 10) != 0) {
-    set_err(err, errlen, "Content-Type is not multipart");
+    pyr_errf(err, errlen, "Content-Type is not multipart");
     return -1;
   }
   struct boundary_ctx c = {.out = out};
   if (each_param(ct, n, boundary_cb, &c) != 0) {
-    set_err(err, errlen, "malformed Content-Type parameters");
+    pyr_errf(err, errlen, "malformed Content-Type parameters");
     return -1;
   }
   if (!c.found) {
-    set_err(err, errlen, "multipart Content-Type without boundary");
+    pyr_errf(err, errlen, "multipart Content-Type without boundary");
     return -1;
   }
   if (c.too_long) {
-    set_err(err, errlen, "multipart boundary must be 1..%d bytes",
+    pyr_errf(err, errlen, "multipart boundary must be 1..%d bytes",
             PYR_MP_BOUNDARY_MAX);
     return -1;
   }
@@ -226,7 +216,7 @@ static int parse_headers(const unsigned char *b, size_t len, size_t *pos,
   struct disp_ctx dc = {.p = p};
   for (;;) {
     if (i - start > PYR_MP_MAX_HEADER_BYTES) {
-      set_err(err, errlen, "multipart part headers exceed %d bytes",
+      pyr_errf(err, errlen, "multipart part headers exceed %d bytes",
               PYR_MP_MAX_HEADER_BYTES);
       return -1;
     }
@@ -241,7 +231,7 @@ static int parse_headers(const unsigned char *b, size_t len, size_t *pos,
       while (i < len && b[i] != '\n')
         i++;
       if (i >= len) {
-        set_err(err, errlen, "multipart body truncated in part headers");
+        pyr_errf(err, errlen, "multipart body truncated in part headers");
         return -1;
       }
       if (i + 1 < len && (b[i + 1] == ' ' || b[i + 1] == '\t')) {
@@ -255,14 +245,14 @@ static int parse_headers(const unsigned char *b, size_t len, size_t *pos,
     if (le > ls && b[le - 1] == '\r')
       le--;
     if (le - ls > PYR_MP_MAX_HEADER_BYTES) {
-      set_err(err, errlen, "multipart header line too long");
+      pyr_errf(err, errlen, "multipart header line too long");
       return -1;
     }
     const char *line = (const char *)b + ls;
     size_t ll = le - ls;
     const char *colon = memchr(line, ':', ll);
     if (colon == NULL) {
-      set_err(err, errlen, "malformed multipart header line");
+      pyr_errf(err, errlen, "malformed multipart header line");
       return -1;
     }
     size_t nl = (size_t)(colon - line);
@@ -279,7 +269,7 @@ static int parse_headers(const unsigned char *b, size_t len, size_t *pos,
     if (ieq(line, nl, "content-disposition")) {
       /* The token should be form-data; like Go, others are accepted. */
       if (each_param(val, vl, disp_cb, &dc) != 0) {
-        set_err(err, errlen, "malformed Content-Disposition");
+        pyr_errf(err, errlen, "malformed Content-Disposition");
         return -1;
       }
     } else if (ieq(line, nl, "content-type")) {
@@ -307,7 +297,7 @@ int pyr_mp_parse(const unsigned char *b, size_t len, const char *content_type,
       break;
     const unsigned char *nlp = memchr(b + pos, '\n', len - pos);
     if (nlp == NULL) {
-      set_err(err, errlen, "multipart body has no boundary line");
+      pyr_errf(err, errlen, "multipart body has no boundary line");
       return -1;
     }
     pos = (size_t)(nlp - b) + 1;
@@ -315,7 +305,7 @@ int pyr_mp_parse(const unsigned char *b, size_t len, const char *content_type,
 
   while (d == 1) {
     if (form->n >= PYR_MP_MAX_PARTS) {
-      set_err(err, errlen, "more than %d multipart parts", PYR_MP_MAX_PARTS);
+      pyr_errf(err, errlen, "more than %d multipart parts", PYR_MP_MAX_PARTS);
       return -1;
     }
     pyr_mp_part *p = &form->parts[form->n];
@@ -347,7 +337,7 @@ int pyr_mp_parse(const unsigned char *b, size_t len, const char *content_type,
         }
       }
       if (hit == NULL) {
-        set_err(err, errlen,
+        pyr_errf(err, errlen,
                 "multipart body truncated: no closing boundary after part "
                 "'%.64s'", p->name);
         return -1;

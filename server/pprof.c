@@ -12,6 +12,7 @@
  * Invariants: every string-table index is range-checked before use; every
  * allocation is released on every path (goto out).
  */
+#include "errbuf.h"
 #include "pprof.h"
 
 #include <stdarg.h>
@@ -23,17 +24,6 @@
 #include "flamegraph.h"
 #include "pprof.pb-c.h"
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* ---- counting allocator for protobuf-c ---------------------------------- */
 
@@ -223,7 +213,7 @@ static int validate(struct dec *d) {
     for (size_t j = 0; j < l->n_line; j++) {
       uint64_t f = l->line[j]->function_id;
       if (f != 0 && idmap_get(&d->fmap, f) < 0) {
-        set_err(d->err, d->errlen, "pprof: function id %llu not found",
+        pyr_errf(d->err, d->errlen, "pprof: function id %llu not found",
                 (unsigned long long)f);
         return PYR_PROF_EINVAL;
       }
@@ -232,14 +222,14 @@ static int validate(struct dec *d) {
   for (size_t i = 0; i < pb->n_sample; i++) {
     const Google__V1__Sample *s = pb->sample[i];
     if (s->n_value != pb->n_sample_type) {
-      set_err(d->err, d->errlen,
+      pyr_errf(d->err, d->errlen,
               "pprof: sample %zu has %zu values for %zu sample types", i,
               s->n_value, pb->n_sample_type);
       return PYR_PROF_EINVAL;
     }
     for (size_t j = 0; j < s->n_location_id; j++)
       if (idmap_get(&d->lmap, s->location_id[j]) < 0) {
-        set_err(d->err, d->errlen, "pprof: location id %llu not found",
+        pyr_errf(d->err, d->errlen, "pprof: location id %llu not found",
                 (unsigned long long)s->location_id[j]);
         return PYR_PROF_EINVAL;
       }
@@ -249,7 +239,7 @@ static int validate(struct dec *d) {
   }
   return PYR_PROF_OK;
 bad_str:
-  set_err(d->err, d->errlen, "pprof: string table index out of range");
+  pyr_errf(d->err, d->errlen, "pprof: string table index out of range");
   return PYR_PROF_EINVAL;
 }
 
@@ -415,9 +405,9 @@ static int build_chunk(struct dec *d, const pyr_pprof_opts *o,
   rc = PYR_PROF_OK;
 out:
   if (rc == PYR_PROF_ENOMEM)
-    set_err(d->err, d->errlen, "pprof: out of memory");
+    pyr_errf(d->err, d->errlen, "pprof: out of memory");
   else if (rc == PYR_PROF_ELIMIT)
-    set_err(d->err, d->errlen, "pprof: profile exceeds the server's limits");
+    pyr_errf(d->err, d->errlen, "pprof: profile exceeds the server's limits");
   pyr_prof_free(p);
   free(loc_first);
   free(loc_frames);
@@ -441,10 +431,10 @@ int pyr_pprof_decode(const uint8_t *buf, size_t len, const pyr_pprof_opts *o,
   Google__V1__Profile *pb = google__v1__profile__unpack(&alloc, len, buf);
   if (pb == NULL) {
     if (bud.used + 1024 >= bud.max) {
-      set_err(err, errlen, "pprof: message too large to decode");
+      pyr_errf(err, errlen, "pprof: message too large to decode");
       rc = PYR_PROF_ELIMIT;
     } else {
-      set_err(err, errlen, "pprof: not a valid google.v1.Profile protobuf");
+      pyr_errf(err, errlen, "pprof: not a valid google.v1.Profile protobuf");
     }
     return rc;
   }
@@ -454,7 +444,7 @@ int pyr_pprof_decode(const uint8_t *buf, size_t len, const pyr_pprof_opts *o,
     goto out;
   }
   if (pb->n_string_table == 0 || pb->string_table[0][0] != '\0') {
-    set_err(err, errlen, "pprof: string_table[0] must be the empty string");
+    pyr_errf(err, errlen, "pprof: string_table[0] must be the empty string");
     goto out;
   }
   int m = idmap_build(&d.fmap, fn_id, pb->function, pb->n_function);
@@ -462,11 +452,11 @@ int pyr_pprof_decode(const uint8_t *buf, size_t len, const pyr_pprof_opts *o,
     m = idmap_build(&d.lmap, loc_id, pb->location, pb->n_location);
   if (m == -1) {
     rc = PYR_PROF_ENOMEM;
-    set_err(err, errlen, "pprof: out of memory");
+    pyr_errf(err, errlen, "pprof: out of memory");
     goto out;
   }
   if (m == -2) {
-    set_err(err, errlen, "pprof: zero or duplicate function/location id");
+    pyr_errf(err, errlen, "pprof: zero or duplicate function/location id");
     goto out;
   }
   rc = validate(&d);

@@ -15,6 +15,7 @@
  * path frees what it allocated (goto out), and error messages quote at
  * most a short, escaped excerpt of the input.
  */
+#include "errbuf.h"
 #include "selector.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -29,18 +30,6 @@
  * catastrophic pattern fails fast instead of burning a core. */
 #define RE_MATCH_LIMIT 200000u
 #define RE_DEPTH_LIMIT 5000u
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* Copies at most 40 bytes of s into out as printable ASCII, for messages. */
 static const char *excerpt(const char *s, size_t len, char out[48]) {
@@ -78,7 +67,7 @@ int pyr_selector_add(pyr_selector *s, const char *name, const char *value,
   pyr_matcher m = {0};
   int rc = -2;
   if (s->n >= PYR_SELECTOR_MAX_MATCHERS) {
-    seterr(err, errlen, "label selector: more than %d matchers",
+    pyr_errf(err, errlen, "label selector: more than %d matchers",
            PYR_SELECTOR_MAX_MATCHERS);
     return -1;
   }
@@ -98,7 +87,7 @@ int pyr_selector_add(pyr_selector *s, const char *name, const char *value,
       PCRE2_UCHAR msg[160];
       char ex[48];
       pcre2_get_error_message(ec, msg, sizeof(msg));
-      seterr(err, errlen, "label selector: bad regex for %s: %s at offset %zu in \"%s\"",
+      pyr_errf(err, errlen, "label selector: bad regex for %s: %s at offset %zu in \"%s\"",
              name, (const char *)msg, (size_t)eo, excerpt(value, strlen(value), ex));
       rc = -1;
       goto out;
@@ -128,7 +117,7 @@ out:
   if (m.re)
     pcre2_code_free(m.re);
   if (rc == -2)
-    seterr(err, errlen, "out of memory");
+    pyr_errf(err, errlen, "out of memory");
   return rc;
 }
 
@@ -196,7 +185,7 @@ static int read_quoted(scan *sc, char **out, const char *what) {
   sc->i++;
   for (;;) {
     if (sc->i >= sc->len) {
-      seterr(sc->err, sc->errlen,
+      pyr_errf(sc->err, sc->errlen,
              "label selector: unterminated %s starting at offset %zu", what, start);
       goto bad;
     }
@@ -205,7 +194,7 @@ static int read_quoted(scan *sc, char **out, const char *what) {
       break;
     if (q == '`' || c != '\\') {
       if (q != '`' && c == '\n') {
-        seterr(sc->err, sc->errlen, "label selector: newline in %s at offset %zu", what,
+        pyr_errf(sc->err, sc->errlen, "label selector: newline in %s at offset %zu", what,
                sc->i - 1);
         goto bad;
       }
@@ -213,7 +202,7 @@ static int read_quoted(scan *sc, char **out, const char *what) {
       continue;
     }
     if (sc->i >= sc->len) {
-      seterr(sc->err, sc->errlen, "label selector: unterminated %s starting at offset %zu",
+      pyr_errf(sc->err, sc->errlen, "label selector: unterminated %s starting at offset %zu",
              what, start);
       goto bad;
     }
@@ -276,7 +265,7 @@ static int read_quoted(scan *sc, char **out, const char *what) {
     }
     continue;
   bad_escape:
-    seterr(sc->err, sc->errlen, "label selector: invalid escape sequence in %s at offset %zu",
+    pyr_errf(sc->err, sc->errlen, "label selector: invalid escape sequence in %s at offset %zu",
            what, esc_at);
     goto bad;
   }
@@ -303,7 +292,7 @@ int pyr_selector_parse(const char *s, size_t len, pyr_selector *out, char *err,
   int rc = -1;
 
   if (len > PYR_SELECTOR_MAX_LEN) {
-    seterr(err, errlen, "label selector too long: %zu bytes (limit %d)", len,
+    pyr_errf(err, errlen, "label selector too long: %zu bytes (limit %d)", len,
            PYR_SELECTOR_MAX_LEN);
     return -1;
   }
@@ -311,7 +300,7 @@ int pyr_selector_parse(const char *s, size_t len, pyr_selector *out, char *err,
   if (sc.i == len)
     return 0; /* "" = every series */
   if (s[sc.i] != '{') {
-    seterr(err, errlen, "label selector must look like {name=\"value\", ...}: got \"%s\"",
+    pyr_errf(err, errlen, "label selector must look like {name=\"value\", ...}: got \"%s\"",
            excerpt(s, len, ex));
     return -1;
   }
@@ -319,7 +308,7 @@ int pyr_selector_parse(const char *s, size_t len, pyr_selector *out, char *err,
   for (;;) {
     skip_ws(&sc);
     if (sc.i >= len) {
-      seterr(err, errlen, "label selector: missing '}' at offset %zu", sc.i);
+      pyr_errf(err, errlen, "label selector: missing '}' at offset %zu", sc.i);
       goto out;
     }
     if (s[sc.i] == '}') {
@@ -344,12 +333,12 @@ int pyr_selector_parse(const char *s, size_t len, pyr_selector *out, char *err,
         goto out;
       }
     } else {
-      seterr(err, errlen, "label selector: expected a label name at offset %zu, got \"%s\"",
+      pyr_errf(err, errlen, "label selector: expected a label name at offset %zu, got \"%s\"",
              sc.i, excerpt(s + sc.i, len - sc.i, ex));
       goto out;
     }
     if (name[0] == '\0') {
-      seterr(err, errlen, "label selector: empty label name at offset %zu", name_at);
+      pyr_errf(err, errlen, "label selector: empty label name at offset %zu", name_at);
       goto out;
     }
     /* operator */
@@ -368,7 +357,7 @@ int pyr_selector_parse(const char *s, size_t len, pyr_selector *out, char *err,
       op = PYR_MATCH_EQ;
       sc.i += 1;
     } else {
-      seterr(err, errlen,
+      pyr_errf(err, errlen,
              "label selector: expected '=', '!=', '=~' or '!~' after label '%.64s' at "
              "offset %zu",
              name, sc.i);
@@ -377,7 +366,7 @@ int pyr_selector_parse(const char *s, size_t len, pyr_selector *out, char *err,
     /* value */
     skip_ws(&sc);
     if (sc.i >= len || (s[sc.i] != '"' && s[sc.i] != '\'' && s[sc.i] != '`')) {
-      seterr(err, errlen,
+      pyr_errf(err, errlen,
              "label selector: the value of label '%.64s' must be a quoted string (offset %zu)",
              name, sc.i);
       goto out;
@@ -410,15 +399,15 @@ int pyr_selector_parse(const char *s, size_t len, pyr_selector *out, char *err,
       break;
     }
     if (sc.i >= len)
-      seterr(err, errlen, "label selector: missing '}' at offset %zu", sc.i);
+      pyr_errf(err, errlen, "label selector: missing '}' at offset %zu", sc.i);
     else
-      seterr(err, errlen, "label selector: expected ',' or '}' at offset %zu, got \"%s\"",
+      pyr_errf(err, errlen, "label selector: expected ',' or '}' at offset %zu, got \"%s\"",
              sc.i, excerpt(s + sc.i, len - sc.i, ex));
     goto out;
   }
   skip_ws(&sc);
   if (sc.i != len) {
-    seterr(err, errlen, "label selector: unexpected text after '}' at offset %zu: \"%s\"",
+    pyr_errf(err, errlen, "label selector: unexpected text after '}' at offset %zu: \"%s\"",
            sc.i, excerpt(s + sc.i, len - sc.i, ex));
     goto out;
   }
@@ -427,7 +416,7 @@ out:
   free(name);
   free(value);
   if (rc == -2)
-    seterr(err, errlen, "out of memory");
+    pyr_errf(err, errlen, "out of memory");
   return rc;
 }
 
@@ -488,11 +477,11 @@ int pyr_profile_type_parse(const char *s, size_t len, pyr_profile_type *out, cha
     len--;
   memset(out, 0, sizeof(*out));
   if (len == 0) {
-    seterr(err, errlen, "missing profile type (%s)", type_shape);
+    pyr_errf(err, errlen, "missing profile type (%s)", type_shape);
     return -1;
   }
   if (len >= PYR_PROFILE_TYPE_MAX) {
-    seterr(err, errlen, "profile type too long: %zu bytes", len);
+    pyr_errf(err, errlen, "profile type too long: %zu bytes", len);
     return -1;
   }
   memcpy(out->buf, s, len);
@@ -511,18 +500,18 @@ int pyr_profile_type_parse(const char *s, size_t len, pyr_profile_type *out, cha
     part[np++] = out->buf + i + 1;
   }
   if (np != 5 && np != 6) {
-    seterr(err, errlen, "profile type \"%s\" must be %s", excerpt(s, len, ex), type_shape);
+    pyr_errf(err, errlen, "profile type \"%s\" must be %s", excerpt(s, len, ex), type_shape);
     return -1;
   }
   if (part[0][0] == '\0' || part[1][0] == '\0') {
-    seterr(err, errlen, "profile type \"%s\": name and sample type must not be empty (%s)",
+    pyr_errf(err, errlen, "profile type \"%s\": name and sample type must not be empty (%s)",
            excerpt(s, len, ex), type_shape);
     return -1;
   }
   for (size_t i = 0; i < 5; i++)
     for (const char *c = part[i]; *c; c++)
       if ((unsigned char)*c < 0x20 || *c == '{' || *c == '}' || *c == '"') {
-        seterr(err, errlen, "profile type \"%s\": invalid character", excerpt(s, len, ex));
+        pyr_errf(err, errlen, "profile type \"%s\": invalid character", excerpt(s, len, ex));
         return -1;
       }
   out->name = part[0];
@@ -538,13 +527,13 @@ int pyr_profile_type_parse(const char *s, size_t len, pyr_profile_type *out, cha
 int pyr_query_parse(const char *q, pyr_profile_type *type, pyr_selector *sel, char *err,
                     size_t errlen) {
   if (q == NULL || q[0] == '\0') {
-    seterr(err, errlen, "missing query: want <profile type>{<label matchers>}, e.g. "
+    pyr_errf(err, errlen, "missing query: want <profile type>{<label matchers>}, e.g. "
                         "process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}");
     return -1;
   }
   size_t len = strlen(q);
   if (len > PYR_SELECTOR_MAX_LEN + PYR_PROFILE_TYPE_MAX) {
-    seterr(err, errlen, "query too long: %zu bytes", len);
+    pyr_errf(err, errlen, "query too long: %zu bytes", len);
     return -1;
   }
   const char *brace = strchr(q, '{');
@@ -574,7 +563,7 @@ int pyr_query_parse(const char *q, pyr_profile_type *type, pyr_selector *sel, ch
     sel->n--;
     return 0;
   }
-  seterr(err, errlen, "query names no profile type: want <profile type>{<label matchers>}, "
+  pyr_errf(err, errlen, "query names no profile type: want <profile type>{<label matchers>}, "
                       "e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}");
   return -1;
 }
