@@ -48,9 +48,9 @@ SKIP_RC = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("PYRITE_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 BUILD_DIR = os.environ.get("PYRITE_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
-CORPUS_DIR = os.path.normpath(os.path.join(SOURCE_DIR, "..", "shared", "conformance", "jfr-parser-corpus"))
-if not os.path.isdir(CORPUS_DIR):
-    CORPUS_DIR = "/work/shared/conformance/jfr-parser-corpus"
+# The conformance corpus is vendored in tests/data (Apache-2.0, see its LICENSE).
+CORPUS_DIR = os.environ.get("PYRITE_CONFORMANCE_DIR") or os.path.join(
+    SOURCE_DIR, "tests", "data", "jfr-parser-corpus")
 
 
 def log(msg: str = "") -> None:

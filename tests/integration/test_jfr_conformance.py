@@ -15,7 +15,7 @@ DEVIATIONS below (and argued in docs/jfr-parser.md); there are none.
 
 Environment: PYRITE_BUILD_DIR (build tree with bin/pyrite), PYRITE_SOURCE_DIR
 (source tree); the corpus is $PYRITE_CONFORMANCE_DIR, or
-$PYRITE_SOURCE_DIR/../shared/conformance/jfr-parser-corpus.  A missing corpus
+$PYRITE_SOURCE_DIR/tests/data/jfr-parser-corpus (a vendored copy).  A missing corpus
 prints SKIP and exits 0.  Python 3 standard library only.
 """
 import glob
@@ -39,7 +39,8 @@ def corpus_dir():
         return d
     src = os.environ.get("PYRITE_SOURCE_DIR",
                          os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-    return os.path.join(src, "..", "shared", "conformance", "jfr-parser-corpus")
+    # Vendored copy of ../shared/conformance/jfr-parser-corpus (Apache-2.0).
+    return os.path.join(src, "tests", "data", "jfr-parser-corpus")
 
 
 def first_difference(got, want):
