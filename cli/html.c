@@ -32,8 +32,14 @@ char *pyr_cli_json_for_script(const json_t *v) {
    * occurrence only ever touches string contents and stays valid JSON. */
   for (const char *p = raw; *p; p++) {
     if (*p == '<' || *p == '>' || *p == '&') {
-      snprintf(o, 7, "\\u%04x", (unsigned)*p);
-      o += 6;
+      static const char hex[] = "0123456789abcdef";
+      unsigned char c = (unsigned char)*p; /* all three are < 0x80 */
+      *o++ = '\\';
+      *o++ = 'u';
+      *o++ = '0';
+      *o++ = '0';
+      *o++ = hex[c >> 4];
+      *o++ = hex[c & 15];
     } else {
       *o++ = *p;
     }
