@@ -250,7 +250,7 @@ static void phase_day(const char *dir, int uploads, int runs, int sync_full) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
+  if (argc < 2 || argv[1][0] == '-') { /* DIR first: never take a flag for it */
     fprintf(stderr, "usage: bench_store DIR [--uploads N] [--scale F] [--threads 1,2,8]"
                     " [--tput N] [--runs R] [--sync full|normal] [--seed S] [--skip-tput]"
                     " [--skip-day]\n");
