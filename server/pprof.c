@@ -12,6 +12,7 @@
  * Invariants: every string-table index is range-checked before use; every
  * allocation is released on every path (goto out).
  */
+#include "pb_budget.h"
 #include "errbuf.h"
 #include "pprof.h"
 
@@ -24,34 +25,6 @@
 #include "flamegraph.h"
 #include "pprof.pb-c.h"
 
-
-/* ---- counting allocator for protobuf-c ---------------------------------- */
-
-struct budget {
-  size_t used, max;
-};
-
-/* Keeps the size in front of each block so free can give it back. */
-static void *bud_alloc(void *data, size_t size) {
-  struct budget *b = data;
-  if (size > b->max - b->used || size > SIZE_MAX - 16)
-    return NULL;
-  size_t *p = malloc(size + 16);
-  if (p == NULL)
-    return NULL;
-  p[0] = size;
-  b->used += size;
-  return (char *)p + 16;
-}
-
-static void bud_free(void *data, void *ptr) {
-  struct budget *b = data;
-  if (ptr == NULL)
-    return;
-  size_t *p = (size_t *)(void *)((char *)ptr - 16);
-  b->used -= p[0];
-  free(p);
-}
 
 /* ---- id -> index map ------------------------------------------------------ */
 
@@ -418,12 +391,12 @@ out:
 
 int pyr_pprof_decode(const uint8_t *buf, size_t len, const pyr_pprof_opts *o,
                      pyr_prof_list *out, char *err, size_t errlen) {
-  struct budget bud = {.used = 0,
+  pyr_pb_budget bud = {.used = 0,
                        .max = o->max_alloc_bytes
                                   ? o->max_alloc_bytes
                                   : (len < SIZE_MAX / 64 ? len * 64 + 65536
                                                          : SIZE_MAX / 2)};
-  ProtobufCAllocator alloc = {bud_alloc, bud_free, &bud};
+  ProtobufCAllocator alloc = PYR_PB_BUDGET_ALLOCATOR(&bud);
   struct dec d = {.err = err, .errlen = errlen};
   const char **types = NULL;
   int rc = PYR_PROF_EINVAL;

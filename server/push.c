@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "pb_budget.h"
 #include "auth.h"
 #include "ingest.h"
 #include "ingest_gzip.h"
@@ -92,30 +93,6 @@ static int add_label(struct pseries *s, const char *name, const char *value,
 
 /* ---- binary protobuf ------------------------------------------------------ */
 
-struct budget {
-  size_t used, max;
-};
-
-static void *bud_alloc(void *data, size_t size) {
-  struct budget *b = data;
-  if (size > b->max - b->used || size > SIZE_MAX - 16)
-    return NULL;
-  size_t *p = malloc(size + 16);
-  if (p == NULL)
-    return NULL;
-  p[0] = size;
-  b->used += size;
-  return (char *)p + 16;
-}
-
-static void bud_free(void *data, void *ptr) {
-  struct budget *b = data;
-  if (ptr == NULL)
-    return;
-  size_t *p = (size_t *)(void *)((char *)ptr - 16);
-  b->used -= p[0];
-  free(p);
-}
 
 /* Decodes into q; the raw_profile slices point into *pb, which the caller
  * frees after use (with the same allocator). */
@@ -367,8 +344,8 @@ void pyr_ingest_push(const pyr_ingest_env *env, const char *tenant,
   const unsigned char *data = body;
   size_t dlen = len;
   Push__V1__PushRequest *pb = NULL;
-  struct budget bud = {0, 0};
-  ProtobufCAllocator al = {bud_alloc, bud_free, &bud};
+  pyr_pb_budget bud = {0, 0};
+  ProtobufCAllocator al = PYR_PB_BUDGET_ALLOCATOR(&bud);
   pyr_ingest_batch *b = NULL;
   pyr_prof_list profs = {0};
   bool json;

@@ -1,0 +1,31 @@
+/*
+ * pb_budget.c - protobuf-c allocator with a byte budget (see pb_budget.h).
+ *
+ * Each block carries its size in a 16-byte header (keeping the payload
+ * 16-byte aligned), so free can return it to the budget.
+ */
+#include "pb_budget.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+void *pyr_pb_budget_alloc(void *data, size_t size) {
+  pyr_pb_budget *b = data;
+  if (size > b->max - b->used || size > SIZE_MAX - 16)
+    return NULL;
+  size_t *p = malloc(size + 16);
+  if (p == NULL)
+    return NULL;
+  p[0] = size;
+  b->used += size;
+  return (char *)p + 16;
+}
+
+void pyr_pb_budget_free(void *data, void *ptr) {
+  pyr_pb_budget *b = data;
+  if (ptr == NULL)
+    return;
+  size_t *p = (size_t *)(void *)((char *)ptr - 16);
+  b->used -= p[0];
+  free(p);
+}
