@@ -37,6 +37,7 @@
  *    encoding 2) are followed at most STR_REF_HOPS times (a cycle is an
  *    error), so reference cycles cannot loop.
  */
+#include "utf8.h"
 #include "jfr_parse.h"
 
 #include <stdarg.h>
@@ -582,30 +583,6 @@ static uint64_t be64(const uint8_t *b) {
   return v;
 }
 
-/* Appends the UTF-8 encoding of code point cp. */
-static size_t put_utf8(char *o, uint32_t cp) {
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (char)(0xc0 | (cp >> 6));
-    o[1] = (char)(0x80 | (cp & 0x3f));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xe0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[2] = (char)(0x80 | (cp & 0x3f));
-    return 3;
-  }
-  o[0] = (char)(0xf0 | (cp >> 18));
-  o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-  o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-  o[3] = (char)(0x80 | (cp & 0x3f));
-  return 4;
-}
-
 /* Encoding 4: n UTF-16 code units, each a compressed integer, into out
  * (room for 3 bytes per unit).  Unpaired surrogates become U+FFFD, as in a
  * Java or Go conversion. */
@@ -619,22 +596,22 @@ static int rd_utf16(pyr_jfrp *p, struct cur *c, uint64_t n, char *out, size_t *o
     uint32_t u = (uint32_t)(v & 0xffff);
     if (pending) {
       if (u >= 0xdc00 && u <= 0xdfff) {
-        o += put_utf8(out + o, 0x10000 + ((pending - 0xd800) << 10) + (u - 0xdc00));
+        o += pyr_utf8_put(out + o, 0x10000 + ((pending - 0xd800) << 10) + (u - 0xdc00));
         pending = 0;
         continue;
       }
-      o += put_utf8(out + o, 0xfffd);
+      o += pyr_utf8_put(out + o, 0xfffd);
       pending = 0;
     }
     if (u >= 0xd800 && u <= 0xdbff)
       pending = u;
     else if (u >= 0xdc00 && u <= 0xdfff)
-      o += put_utf8(out + o, 0xfffd);
+      o += pyr_utf8_put(out + o, 0xfffd);
     else
-      o += put_utf8(out + o, u);
+      o += pyr_utf8_put(out + o, u);
   }
   if (pending)
-    o += put_utf8(out + o, 0xfffd);
+    o += pyr_utf8_put(out + o, 0xfffd);
   *outlen = o;
   return 0;
 }
@@ -700,7 +677,7 @@ static int rd_string(pyr_jfrp *p, struct cur *c, struct sref *out, str_alloc_fn 
         return -1;
       size_t o = 0;
       for (uint64_t i = 0; i < n; i++)
-        o += put_utf8(m + o, c->p[i]);
+        o += pyr_utf8_put(m + o, c->p[i]);
       if (o > UINT32_MAX)
         return pyr_jfrp_fail(p, "string too long");
       out->s = m;

@@ -15,6 +15,7 @@
  * path frees what it allocated (goto out), and error messages quote at
  * most a short, escaped excerpt of the input.
  */
+#include "utf8.h"
 #include "errbuf.h"
 #include "selector.h"
 
@@ -146,29 +147,6 @@ static int hexval(char c) {
   return -1;
 }
 
-static size_t utf8_put(char *o, uint32_t cp) {
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (char)(0xc0 | (cp >> 6));
-    o[1] = (char)(0x80 | (cp & 0x3f));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xe0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[2] = (char)(0x80 | (cp & 0x3f));
-    return 3;
-  }
-  o[0] = (char)(0xf0 | (cp >> 18));
-  o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-  o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-  o[3] = (char)(0x80 | (cp & 0x3f));
-  return 4;
-}
-
 /*
  * Reads a quoted string at sc->i ('"', '\'' or '`') into a new malloc'd,
  * NUL-terminated *out, unescaping like Go's strconv.Unquote.  Returns 0,
@@ -261,7 +239,7 @@ static int read_quoted(scan *sc, char **out, const char *what) {
     } else {
       if (cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000))
         goto bad_escape;
-      n += utf8_put(o + n, cp);
+      n += pyr_utf8_put(o + n, cp);
     }
     continue;
   bad_escape:
