@@ -450,6 +450,32 @@ static enum MHD_Result reject_early(struct pyr_srv_http *h, struct req *q,
   return MHD_YES;
 }
 
+/* The gate every ingest and query request passes: credentials for `need`,
+ * the tenant (into q->tenant), an open store, a server not stopping.
+ * Returns 0, or the HTTP status to answer with and *why. */
+static unsigned admit(struct pyr_srv_http *h, struct req *q, enum pyr_auth_need need,
+                      const char **why) {
+  struct MHD_Connection *conn = q->conn;
+  int a = pyr_auth_check(&h->cfg->auth,
+                         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+                         need, why);
+  if (a == 0)
+    a = pyr_tenant_resolve(&h->cfg->auth,
+                           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Scope-OrgID"),
+                           q->tenant, why);
+  if (a != 0)
+    return (unsigned)a;
+  if (atomic_load_explicit(&h->store, memory_order_acquire) == NULL) {
+    *why = "storage is not open yet, retry later";
+    return 503;
+  }
+  if (atomic_load_explicit(&h->stopping, memory_order_relaxed)) {
+    *why = "server is shutting down";
+    return 503;
+  }
+  return 0;
+}
+
 static bool media_ok_for_push(const char *ct) {
   if (ct == NULL)
     return false;
@@ -478,22 +504,9 @@ static enum MHD_Result upload_headers(struct pyr_srv_http *h, struct req *q,
     return respond_error(h, conn, q->route, 405, "unimplemented",
                          "method not allowed: ", method, NULL, "POST");
   }
-  int a = pyr_auth_check(&h->cfg->auth,
-                         MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     "Authorization"),
-                         PYR_AUTH_NEED_WRITE, &why);
+  unsigned a = admit(h, q, PYR_AUTH_NEED_WRITE, &why);
   if (a != 0)
-    return reject_early(h, q, (unsigned)a, why);
-  a = pyr_tenant_resolve(&h->cfg->auth,
-                         MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     "X-Scope-OrgID"),
-                         q->tenant, &why);
-  if (a != 0)
-    return reject_early(h, q, (unsigned)a, why);
-  if (atomic_load_explicit(&h->store, memory_order_acquire) == NULL)
-    return reject_early(h, q, 503, "storage is not open yet, retry later");
-  if (atomic_load_explicit(&h->stopping, memory_order_relaxed))
-    return reject_early(h, q, 503, "server is shutting down");
+    return reject_early(h, q, a, why);
 
   if (grab(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE,
            &q->content_type) != 0 ||
@@ -633,22 +646,9 @@ static enum MHD_Result query_headers(struct pyr_srv_http *h, struct req *q,
   }
   if (st != 0)
     return reject_early(h, q, st, q->qres.message);
-  int a = pyr_auth_check(&h->cfg->auth,
-                         MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     "Authorization"),
-                         PYR_AUTH_NEED_READ, &why);
+  unsigned a = admit(h, q, PYR_AUTH_NEED_READ, &why);
   if (a != 0)
-    return reject_early(h, q, (unsigned)a, why);
-  a = pyr_tenant_resolve(&h->cfg->auth,
-                         MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     "X-Scope-OrgID"),
-                         q->tenant, &why);
-  if (a != 0)
-    return reject_early(h, q, (unsigned)a, why);
-  if (atomic_load_explicit(&h->store, memory_order_acquire) == NULL)
-    return reject_early(h, q, 503, "storage is not open yet, retry later");
-  if (atomic_load_explicit(&h->stopping, memory_order_relaxed))
-    return reject_early(h, q, 503, "server is shutting down");
+    return reject_early(h, q, a, why);
   if (grab(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE,
            &q->content_type) != 0 ||
       grab(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING,
