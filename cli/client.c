@@ -97,6 +97,19 @@ void pyr_cli_bad_option(const char *cmd, char **argv) {
             cmd, arg, cmd);
 }
 
+int pyr_cli_args_done(const char *cmd, int argc, char **argv, const char *app, int need_app) {
+  if (optind < argc) {
+    fprintf(stderr, "pyrite %s: unexpected argument '%s' (see pyrite %s --help)\n", cmd,
+            argv[optind], cmd);
+    return PYR_CLI_EXIT_USAGE;
+  }
+  if (need_app && app == NULL) {
+    fprintf(stderr, "pyrite %s: --app is required (see pyrite %s --help)\n", cmd, cmd);
+    return PYR_CLI_EXIT_USAGE;
+  }
+  return 0;
+}
+
 int pyr_cli_common_finish(pyr_cli_common *o) {
   size_t n = strlen(o->server);
   if (strncmp(o->server, "http://", 7) != 0 && strncmp(o->server, "https://", 8) != 0) {

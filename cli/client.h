@@ -100,6 +100,13 @@ int pyr_cli_common_opt(pyr_cli_common *o, int c, const char *arg);
  */
 void pyr_cli_bad_option(const char *cmd, char **argv);
 
+/*
+ * After getopt_long: rejects leftover positional arguments and, when
+ * need_app is set, a missing --app, with one line for subcommand `cmd`.
+ * Returns 0, or PYR_CLI_EXIT_USAGE.
+ */
+int pyr_cli_args_done(const char *cmd, int argc, char **argv, const char *app, int need_app);
+
 /* Finishes option handling: trims a trailing '/' from the server URL and
  * checks it looks like http(s)://.  Returns 0 or -1 (message printed). */
 int pyr_cli_common_finish(pyr_cli_common *o);

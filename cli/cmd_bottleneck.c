@@ -94,11 +94,8 @@ static int parse_args(int argc, char **argv, pyr_cli_common *o) {
     pyr_cli_bad_option("bottleneck", argv);
     return PYR_CLI_EXIT_USAGE;
   }
-  if (optind < argc) {
-    fprintf(stderr, "pyrite bottleneck: unexpected argument '%s' (see pyrite bottleneck --help)\n",
-            argv[optind]);
+  if (pyr_cli_args_done("bottleneck", argc, argv, NULL, 0) != 0)
     return PYR_CLI_EXIT_USAGE;
-  }
   return -1;
 }
 

@@ -109,15 +109,8 @@ static int parse_args(int argc, char **argv, struct diff_args *a) {
     pyr_cli_bad_option("diff", argv);
     return PYR_CLI_EXIT_USAGE;
   }
-  if (optind < argc) {
-    fprintf(stderr, "pyrite diff: unexpected argument '%s' (see pyrite diff --help)\n",
-            argv[optind]);
+  if (pyr_cli_args_done("diff", argc, argv, a->o.app, 1) != 0)
     return PYR_CLI_EXIT_USAGE;
-  }
-  if (a->o.app == NULL) {
-    fprintf(stderr, "pyrite diff: --app is required (see pyrite diff --help)\n");
-    return PYR_CLI_EXIT_USAGE;
-  }
   return -1;
 }
 

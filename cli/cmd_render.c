@@ -114,11 +114,8 @@ static int parse_args(int argc, char **argv, const char *cmd, const char *usage,
       return PYR_CLI_EXIT_USAGE;
     }
   }
-  if (optind < argc) {
-    fprintf(stderr, "pyrite %s: unexpected argument '%s' (see pyrite %s --help)\n", cmd,
-            argv[optind], cmd);
+  if (pyr_cli_args_done(cmd, argc, argv, NULL, 0) != 0)
     return PYR_CLI_EXIT_USAGE;
-  }
   if (a->o.app == NULL || a->output == NULL) {
     fprintf(stderr, "pyrite %s: --app and --output are required (see pyrite %s --help)\n",
             cmd, cmd);

@@ -82,15 +82,8 @@ static int parse_args(int argc, char **argv, struct top_args *a) {
       pyr_cli_bad_option("top", argv);
     return PYR_CLI_EXIT_USAGE;
   }
-  if (optind < argc) {
-    fprintf(stderr, "pyrite top: unexpected argument '%s' (see pyrite top --help)\n",
-            argv[optind]);
+  if (pyr_cli_args_done("top", argc, argv, a->o.app, 1) != 0)
     return PYR_CLI_EXIT_USAGE;
-  }
-  if (a->o.app == NULL) {
-    fprintf(stderr, "pyrite top: --app is required (see pyrite top --help)\n");
-    return PYR_CLI_EXIT_USAGE;
-  }
   return -1;
 }
 
