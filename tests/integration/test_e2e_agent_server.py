@@ -2,7 +2,7 @@
 """End to end (issue 4): a real JVM with the agent uploads to a real pyrited.
 
 For each JDK (17, and 25 when installed): start pyrited on a free loopback port with a
-temporary data directory, run HotLoop with
+temporary data directory, run HotLoop (allocating ~4 MiB/s on its main thread) with
   server=<pyrited>,app=e2e-<jdk>,label.env=ci,label.team=perf,upload=2s,alloc=512k,wall=50ms
 through JAVA_TOOL_OPTIONS, stop pyrited, and read what it stored:
   - the app's process_cpu series exists with service_name, the static labels,
@@ -38,8 +38,8 @@ def e2e_case(jdk):
                     "label.team": "perf", "upload": "2s", "alloc": "512k", "wall": "50ms",
                     "log": "info"}
             t0 = time.time()
-            res = it.run_java(jdk, HOT, ["--seconds", "5"], agent=opts, via="tool_options",
-                              timeout=60)
+            res = it.run_java(jdk, HOT, ["--seconds", "5", "--alloc-kb-per-s", "4096"], agent=opts,
+                              via="tool_options", timeout=60)
             t1 = time.time()
             ck.require(res.ok, "app exits 0", f"wall {res.wall_s:.1f}s", res.describe())
             stats = it.parse_stats(res.stderr) or {}

@@ -14,7 +14,11 @@ import java.lang.management.ThreadMXBean;
  * accept exactly those lines as the hot method's line numbers. Keep the marker
  * on every line inside the loop and on no other line.
  *
- * <p>Usage: {@code HotLoop [--seconds S] [--threads N]} (defaults 4 s, 1 thread).
+ * <p>Usage: {@code HotLoop [--seconds S] [--threads N] [--alloc-kb-per-s K]}
+ * (defaults 4 s, 1 thread, no allocation). With {@code --alloc-kb-per-s} the
+ * main thread allocates about K KiB per second in 64 KiB arrays while the
+ * workers spin, so allocation profiling has a known, steady source that does
+ * not depend on how much the JVM itself allocates at startup.
  * At the end it prints, to stdout, one line per worker and a summary line:
  * <pre>
  * hotloop: worker name=pyrite-hot-0 cpu_ns=... rounds=...
@@ -64,12 +68,14 @@ public final class HotLoop {
     public static void main(String[] args) throws Exception {
         double seconds = 4.0;
         int threads = 1;
+        int allocKbPerS = 0;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--seconds": seconds = Double.parseDouble(args[++i]); break;
                 case "--threads": threads = Integer.parseInt(args[++i]); break;
+                case "--alloc-kb-per-s": allocKbPerS = Integer.parseInt(args[++i]); break;
                 default:
-                    System.err.println("usage: HotLoop [--seconds S] [--threads N]");
+                    System.err.println("usage: HotLoop [--seconds S] [--threads N] [--alloc-kb-per-s K]");
                     System.exit(2);
             }
         }
@@ -82,6 +88,7 @@ public final class HotLoop {
             ts[i] = new Thread(workers[i], "pyrite-hot-" + i);
             ts[i].start();
         }
+        long allocated = allocateUntil(deadline, allocKbPerS);
         long workerCpu = 0;
         long checksum = 0;
         for (int i = 0; i < threads; i++) {
@@ -94,7 +101,28 @@ public final class HotLoop {
         long wall = System.nanoTime() - wallStart;
         System.out.println("hotloop: done threads=" + threads + " seconds=" + seconds
                 + " worker_cpu_ns=" + workerCpu + " process_cpu_ns=" + processCpuNs()
-                + " wall_ns=" + wall + " checksum=" + Long.toHexString(checksum));
+                + " wall_ns=" + wall + " allocated_bytes=" + allocated
+                + " checksum=" + Long.toHexString(checksum));
+    }
+
+    /** Allocates about kbPerS KiB per second (64 KiB arrays, every 10 ms) until deadline. */
+    static long allocateUntil(long deadline, int kbPerS) throws InterruptedException {
+        if (kbPerS <= 0) {
+            return 0;
+        }
+        long total = 0;
+        long perTick = Math.max(1, kbPerS / 100) * 1024L;
+        long chunks = 0;
+        while (System.nanoTime() < deadline) {
+            for (long done = 0; done < perTick; done += 65536) {
+                byte[] b = new byte[65536];
+                b[(int) (chunks++ & 0xffff)] = 1;
+                sink ^= b[0];
+                total += b.length;
+            }
+            Thread.sleep(10);
+        }
+        return total;
     }
 
     static long processCpuNs() {
