@@ -42,6 +42,20 @@ static const char usage_text[] =
     "  --drain-timeout MS      on SIGTERM/SIGINT, wait this long for in-flight\n"
     "                          requests before closing (default 10000)\n"
     "\n"
+    "Connections (bound what slow or abusive clients can hold):\n"
+    "  --connection-timeout DURATION\n"
+    "                          close a connection that sends nothing for this\n"
+    "                          long, also in the middle of headers or a body\n"
+    "                          (default 60s)\n"
+    "  --max-connections N     open connections at most; 0 = from the file\n"
+    "                          limit, up to 65536 (default 0)\n"
+    "  --max-connections-per-ip N\n"
+    "                          open connections per client address; 0 = no\n"
+    "                          limit (default 0; agents behind one NAT share\n"
+    "                          an address)\n"
+    "  --connection-memory N   per connection for headers, URL and read\n"
+    "                          buffer; longer headers get 431 (default 128k)\n"
+    "\n"
     "Limits (sizes take k/m/g suffixes, powers of 1024):\n"
     "  --max-body-bytes N      request body as sent, else 413 (default 256m)\n"
     "  --max-decompressed-bytes N\n"
@@ -59,6 +73,9 @@ static const char usage_text[] =
     "                          0 = no limit (default 0)\n"
     "  --durability MODE       full (default: fsync, survives power loss) or\n"
     "                          normal (survives a crash of pyrited)\n"
+    "  --startup-check MODE    damage checks at start: quick (default: also\n"
+    "                          PRAGMA quick_check, reads the whole database)\n"
+    "                          or basic (file headers, sizes, WAL checksums)\n"
     "\n"
     "Authentication and tenants (off by default):\n"
     "  --auth-token T          accept Authorization: Bearer T (read and write);\n"
@@ -96,6 +113,11 @@ void pyr_srv_config_defaults(struct pyr_srv_config *cfg) {
   cfg->retention_ns = PYR_SRV_DEFAULT_RETENTION_NS;
   cfg->max_disk_bytes = 0;
   cfg->sync_normal = false;
+  cfg->startup_check_quick = true;
+  cfg->connection_timeout_s = 60;
+  cfg->max_connections = 0;
+  cfg->max_connections_per_ip = 0;
+  cfg->connection_memory = UINT64_C(128) << 10;
 }
 
 /* Decimal unsigned integer in [lo, hi]; no sign, no spaces, no suffix. */
@@ -315,7 +337,9 @@ static const char *const known_keys[] = {
     "ingest-queue", "max-body-bytes", "max-decompressed-bytes",
     "max-disk-bytes", "max-labels", "max-label-name-length",
     "max-label-value-length", "retention", "durability", "auth-token",
-    "read-auth-token", "basic-auth", "multitenancy"};
+    "read-auth-token", "basic-auth", "multitenancy", "startup-check",
+    "connection-timeout", "max-connections", "max-connections-per-ip",
+    "connection-memory"};
 
 static bool key_known(const char *key) {
   for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
@@ -406,6 +430,43 @@ int pyr_srv_config_set(struct pyr_srv_config *cfg, const char *key,
       cfg->sync_normal = true;
     else {
       pyr_errf(err, errlen, "bad --durability '%s': full or normal", v);
+      return -1;
+    }
+    return 0;
+  }
+  if (strcmp(key, "startup-check") == 0) {
+    if (strcmp(v, "quick") == 0)
+      cfg->startup_check_quick = true;
+    else if (strcmp(v, "basic") == 0)
+      cfg->startup_check_quick = false;
+    else {
+      pyr_errf(err, errlen, "bad --startup-check '%s': quick or basic", v);
+      return -1;
+    }
+    return 0;
+  }
+  if (strcmp(key, "connection-timeout") == 0) {
+    int64_t ns;
+    if (pyr_srv_parse_duration(v, &ns) != 0 || ns < INT64_C(1000000000) ||
+        ns > INT64_C(86400) * 1000000000) {
+      pyr_errf(err, errlen,
+               "bad --connection-timeout '%s': a duration from 1s to 1d, e.g. 30s", v);
+      return -1;
+    }
+    cfg->connection_timeout_s = (unsigned)(ns / 1000000000);
+    return 0;
+  }
+  if (strcmp(key, "max-connections") == 0)
+    return set_uint(key, v, 0, 1000000, &cfg->max_connections, err, errlen);
+  if (strcmp(key, "max-connections-per-ip") == 0)
+    return set_uint(key, v, 0, 1000000, &cfg->max_connections_per_ip, err,
+                    errlen);
+  if (strcmp(key, "connection-memory") == 0) {
+    if (set_size(key, v, 1, &cfg->connection_memory, err, errlen) != 0)
+      return -1;
+    if (cfg->connection_memory < (UINT64_C(16) << 10) ||
+        cfg->connection_memory > (UINT64_C(16) << 20)) {
+      pyr_errf(err, errlen, "bad --connection-memory '%s': 16k..16m", v);
       return -1;
     }
     return 0;

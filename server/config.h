@@ -62,6 +62,13 @@ struct pyr_srv_config {
   uint64_t max_disk_bytes;         /* 0 = no limit */
   bool sync_normal;                /* --durability normal: survives kill -9,
                                     * not power loss */
+  bool startup_check_quick;        /* --startup-check quick (default) or basic */
+
+  /* Connection bounds (slow or abusive clients; docs/reliability.md). */
+  unsigned connection_timeout_s;   /* idle connection closed after this */
+  unsigned max_connections;        /* 0 = from the file-descriptor limit */
+  unsigned max_connections_per_ip; /* 0 = no per-address limit */
+  uint64_t connection_memory;      /* per connection: headers, URL, buffer */
 
   pyr_auth auth;
   char config_file[PYR_SRV_PATH_MAX]; /* "" when none */

@@ -63,11 +63,13 @@
 #include "ui.h" /* web UI hook (issue 6), see route_request */
 
 #define LISTEN_BACKLOG 1024
-#define CONNECTION_TIMEOUT_S 60u
-/* Per-connection MHD memory (headers, URL, read buffer): long `name`
- * parameters with many labels must fit, and a bigger read buffer means
- * fewer callbacks per upload. */
-#define CONNECTION_MEMORY (128u * 1024u)
+/* Connection bounds come from the config (--connection-timeout,
+ * --max-connections, --max-connections-per-ip, --connection-memory).
+ * Per-connection MHD memory (headers, URL, read buffer) defaults to 128 KiB:
+ * long `name` parameters with many labels must fit, and a bigger read
+ * buffer means fewer callbacks per upload.  Together they bound what slow
+ * clients (slowloris) can hold: connections x memory, each closed after
+ * the idle timeout; bodies never exceed --max-body-bytes in memory. */
 #define ERROR_BODY_MAX 2048
 /* An oversized upload is drained (to answer 413) for at most this much. */
 #define DISCARD_MAX (UINT64_C(1) << 30)
@@ -825,6 +827,16 @@ static enum MHD_Result route_request(void *cls, struct MHD_Connection *conn,
       return respond(h, conn, q->route, 503, "text/plain; charset=utf-8", msg,
                      sizeof(msg) - 1, NULL, NULL);
     }
+    /* Disk full: still 200.  Readiness gates all traffic, and queries
+     * (and stored data) are fine; uploads get 507 and are retried by the
+     * agents.  The state shows here and in pyrited_store_disk_full. */
+    if (pyr_store_is_full(atomic_load_explicit(&h->store, memory_order_acquire))) {
+      static const char full[] =
+          "ready (degraded: storage full, uploads are refused with 507 until "
+          "disk space is freed)\n";
+      return respond(h, conn, q->route, MHD_HTTP_OK, "text/plain; charset=utf-8",
+                     full, sizeof(full) - 1, NULL, NULL);
+    }
     static const char ready[] = "ready";
     return respond(h, conn, q->route, MHD_HTTP_OK, "text/plain; charset=utf-8",
                    ready, sizeof(ready) - 1, NULL, NULL);
@@ -933,11 +945,13 @@ out:
 }
 
 /* Connections MHD may hold: every agent keeps one open.  Raises the soft
- * file limit to the hard one and leaves room for storage files. */
-static unsigned connection_limit(void) {
+ * file limit to the hard one and leaves room for storage files.  An
+ * explicit --max-connections wins (it is still capped by the file limit:
+ * MHD cannot accept past it). */
+static unsigned connection_limit(unsigned want_max) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-    return 1000;
+    return want_max != 0 && want_max < 1000 ? want_max : 1000;
   if (rl.rlim_cur < rl.rlim_max) {
     rlim_t want = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
     if (want > rl.rlim_cur) {
@@ -946,9 +960,12 @@ static unsigned connection_limit(void) {
         rl.rlim_cur = want;
     }
   }
+  unsigned lim;
   if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 65536 + 256)
-    return 65536;
-  return rl.rlim_cur > 512 ? (unsigned)(rl.rlim_cur - 256) : 256;
+    lim = 65536;
+  else
+    lim = rl.rlim_cur > 512 ? (unsigned)(rl.rlim_cur - 256) : 256;
+  return want_max != 0 && want_max < lim ? want_max : lim;
 }
 
 static unsigned online_cpus(void) {
@@ -1023,9 +1040,10 @@ int pyr_srv_http_start(const struct pyr_srv_config *cfg,
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* must come first */
       MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd,
       MHD_OPTION_THREAD_POOL_SIZE, h->threads,
-      MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-      MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
+      MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
+      MHD_OPTION_CONNECTION_LIMIT, connection_limit(cfg->max_connections),
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
       MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
       MHD_OPTION_NOTIFY_COMPLETED, request_completed, h,
       MHD_OPTION_END);

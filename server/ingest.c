@@ -65,6 +65,7 @@ const char *pyr_ingest_code_for_status(unsigned status) {
     return "already_exists";
   case 413:
   case 429:
+  case 507: /* disk full: Connect/gRPC's code for "the file system is out of space" */
     return "resource_exhausted";
   case 501:
     return "unimplemented";
@@ -515,6 +516,15 @@ int pyr_ingest_commit(const pyr_ingest_env *env, const char *tenant,
     break;
   case PYR_STORE_ECLOSED:
     fail(r, 503, "storage is shutting down");
+    break;
+  case PYR_STORE_EFULL:
+    /* 507 Insufficient Storage rather than 503: the cause is specific and
+     * lasts until an operator frees space, and it stays apart from the
+     * transient 503s (starting, stopping, queue full) in logs and in
+     * pyrited_requests_total.  It is a 5xx, so agents keep the upload and
+     * retry (the Java agent retries 429 and 5xx). */
+    fail(r, 507, "storage full: no space left on the server's disk; stored data is intact, "
+                 "retry later");
     break;
   default:
     fail(r, 500, "storage write failed: %s", err[0] ? err : pyr_store_strerror(rc));

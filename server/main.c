@@ -146,9 +146,16 @@ int main(int argc, char **argv) {
   sopts.retention_ns = cfg.retention_ns;
   sopts.max_bytes = cfg.max_disk_bytes;
   sopts.sync_full = cfg.sync_normal ? 0 : 1;
-  store = pyr_store_open(cfg.data_dir, &sopts, err, sizeof(err));
-  if (store == NULL)
-    goto fail;
+  sopts.startup_check = cfg.startup_check_quick ? 1 : 0;
+  {
+    /* Damage reports name the file and what to do: longer than err. */
+    char serr[1024] = "";
+    store = pyr_store_open(cfg.data_dir, &sopts, serr, sizeof(serr));
+    if (store == NULL) {
+      fprintf(stderr, "pyrited: cannot open the storage: %s\n", serr);
+      goto out;
+    }
+  }
   pyr_srv_http_set_store(http, store);
 
   const char *lb = strchr(cfg.listen_host, ':') ? "[" : "";

@@ -31,6 +31,13 @@
  * fsync); NORMAL survives kill -9 but may lose the last commits on power
  * loss (never corrupts).  Details: docs/adr/0001-storage.md.
  *
+ * Faults (docs/storage.md "Damaged files", docs/reliability.md):
+ *  - open refuses damaged files before SQLite touches them (check_files:
+ *    database header and size, WAL checksums) and, by default, after
+ *    PRAGMA quick_check; it never modifies a file it refuses;
+ *  - a batch that fails for lack of space returns PYR_STORE_EFULL and sets
+ *    s_full until a commit (or the writer's 1 s probe) succeeds again.
+ *
  * Threads:
  *  - callers of pyr_store_write: prep, then q_mu/q_* condvars;
  *  - the writer thread: sole user of wdb and of every "writer-only" field;
@@ -91,6 +98,7 @@ void pyr_store_opts_default(pyr_store_opts *o) {
   o->compress_level = 3;
   o->compact_window_ns = 3600 * PYR_STORE_NS_PER_SEC;
   o->compact_delay_ns = 5 * 60 * PYR_STORE_NS_PER_SEC;
+  o->startup_check = 1;
 }
 
 int pyr_store_parse_duration(const char *s, int64_t *ns) {
@@ -169,6 +177,8 @@ const char *pyr_store_strerror(int rc) {
     return "storage closing";
   case PYR_STORE_ECORRUPT:
     return "storage corrupt";
+  case PYR_STORE_EFULL:
+    return "storage full (no space left on the data directory's file system)";
   default:
     return "unknown storage error";
   }
@@ -887,6 +897,38 @@ typedef struct batch {
     (arr)[(n)++] = (val);                                                                    \
   } while (0)
 
+/* True when the last error on db means "no space left": SQLITE_FULL (the
+ * unix VFS turns a write's ENOSPC or short write into it), or an I/O error
+ * whose system errno is ENOSPC/EDQUOT (fallocate, ftruncate, fsync).  Only
+ * meaningful right after a call on db failed. */
+static bool sql_is_full(sqlite3 *db) {
+  int x = sqlite3_extended_errcode(db);
+  if ((x & 0xff) == SQLITE_FULL)
+    return true;
+  if ((x & 0xff) == SQLITE_IOERR) {
+    int e = sqlite3_system_errno(db);
+    return e == ENOSPC || e == EDQUOT;
+  }
+  return false;
+}
+
+/* Writer: enter or leave the "disk full" state, logging the transitions
+ * (once each, not per failed upload). */
+static void set_full(pyr_store *st, bool full) {
+  uint64_t was = atomic_exchange_explicit(&st->s_full, full ? 1 : 0, memory_order_relaxed);
+  if (full && !was)
+    fprintf(stderr,
+            "pyrited: storage: no space left for '%s': uploads are refused (507) until "
+            "space is freed; stored data is intact and queries still work\n",
+            st->path);
+  else if (!full && was)
+    fprintf(stderr, "pyrited: storage: space available again, ingest resumed\n");
+}
+
+int pyr_store_is_full(pyr_store *st) {
+  return atomic_load_explicit(&st->s_full, memory_order_relaxed) != 0;
+}
+
 static int sql_fail(pyr_store *st, st_upload *u, const char *what) {
   if (u)
     snprintf(u->err, sizeof(u->err), "%s: %s", what, sqlite3_errmsg(st->wdb));
@@ -1237,7 +1279,15 @@ static void process_batch(pyr_store *st, batch *b, st_upload *list) {
     brc = sql_fail(st, NULL, "commit");
   if (brc) {
     char msg[160];
-    snprintf(msg, sizeof(msg), "storage write failed: %s", sqlite3_errmsg(st->wdb));
+    /* Classify before ROLLBACK resets the connection's error state. */
+    if (brc == PYR_STORE_EIO && sql_is_full(st->wdb)) {
+      brc = PYR_STORE_EFULL;
+      atomic_fetch_add_explicit(&st->s_full_errors, 1, memory_order_relaxed);
+      set_full(st, true);
+      snprintf(msg, sizeof(msg), "storage full: %s", sqlite3_errmsg(st->wdb));
+    } else {
+      snprintf(msg, sizeof(msg), "storage write failed: %s", sqlite3_errmsg(st->wdb));
+    }
     if (began && !sqlite3_get_autocommit(st->wdb))
       sqlite3_exec(st->wdb, "ROLLBACK", NULL, NULL, NULL);
     /* Undo in-memory effects of the rolled-back transaction.  Scopes
@@ -1269,6 +1319,8 @@ static void process_batch(pyr_store *st, batch *b, st_upload *list) {
     }
   } else {
     uint64_t nprof = 0;
+    if (began)
+      set_full(st, false);
     pthread_rwlock_wrlock(&st->cat_lock);
     for (size_t i = 0; i < b->nseries; i++) {
       st_series *s = b->series[i];
@@ -1367,11 +1419,31 @@ static void wal_bound(pyr_store *st) {
 
 /* ------------------------------------------------------- writer thread */
 
+/* While the disk is full and no upload comes, the writer tries a tiny
+ * transaction this often, so that the "full" state (metrics) clears by
+ * itself once space returns.  Uploads retry on their own anyway. */
+#define FULL_PROBE_NS (PYR_STORE_NS_PER_SEC)
+
+static void full_probe(pyr_store *st) {
+  char sql[96];
+  snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta VALUES('full_probe', %" PRId64 ")",
+           st_now_real_ns());
+  if (st_sql_exec(st->wdb, "BEGIN IMMEDIATE", NULL, 0) != 0)
+    return;
+  if (st_sql_exec(st->wdb, sql, NULL, 0) == 0 && st_sql_exec(st->wdb, "COMMIT", NULL, 0) == 0) {
+    set_full(st, false);
+    return;
+  }
+  if (!sqlite3_get_autocommit(st->wdb))
+    sqlite3_exec(st->wdb, "ROLLBACK", NULL, NULL, NULL);
+}
+
 static void *writer_main(void *arg) {
   pyr_store *st = arg;
   batch b = {0};
   st_maint m = {0};
   int64_t next_maint = st_now_mono_ns(); /* a sweep at startup */
+  int64_t next_probe = 0;                 /* full_probe, while s_full */
   int64_t last_step = 0, last_dur = 0;
   uint64_t started_ticket = 0;
   for (;;) {
@@ -1382,9 +1454,14 @@ static void *writer_main(void *arg) {
       int64_t now = st_now_mono_ns();
       if (m.phase != M_IDLE || st->maint_wanted > started_ticket || now >= next_maint)
         break;
+      bool full = atomic_load_explicit(&st->s_full, memory_order_relaxed) != 0;
+      if (full && now >= next_probe)
+        break;
       struct timespec dl;
       clock_gettime(CLOCK_REALTIME, &dl);
       int64_t wait = next_maint - now;
+      if (full && next_probe - now < wait)
+        wait = next_probe - now;
       int64_t end = (int64_t)dl.tv_sec * PYR_STORE_NS_PER_SEC + dl.tv_nsec + wait;
       dl.tv_sec = end / PYR_STORE_NS_PER_SEC;
       dl.tv_nsec = end % PYR_STORE_NS_PER_SEC;
@@ -1412,6 +1489,10 @@ static void *writer_main(void *arg) {
     if (list && last) {
       process_batch(st, &b, list);
       wal_bound(st);
+    } else if (atomic_load_explicit(&st->s_full, memory_order_relaxed) &&
+               st_now_mono_ns() >= next_probe) {
+      full_probe(st);
+      next_probe = st_now_mono_ns() + FULL_PROBE_NS;
     }
     if (stop && !list)
       break;
@@ -1620,6 +1701,195 @@ static void random_keys(st_hkey *hk) {
     hk->k[i / 6][i % 6] |= 1; /* odd multipliers */
 }
 
+/* ------------------------------------------------- damaged files at open */
+
+/*
+ * Before SQLite touches the files, look for damage it would hide:
+ *  - a database whose header is not SQLite's, or whose size is not what
+ *    its header says (truncated): SQLite would fail later, on some query,
+ *    or (an empty file) silently start a new database;
+ *  - a WAL whose header is invalid, or with a frame whose checksum fails
+ *    but that is followed by valid frames ending in a commit: SQLite stops
+ *    reading the WAL at the first bad frame and would silently drop every
+ *    committed transaction after it (and overwrite them on the next
+ *    write).  A bad *last* frame is normal: a write cut off by a crash,
+ *    never acknowledged.
+ * On damage, fills err and returns -1; the files are left as they are.
+ */
+#define DAMAGE_HELP                                                                          \
+  " pyrited did not modify it. Keep a copy of the data directory, then restore the file "   \
+  "from a backup, or salvage it (sqlite3 pyrite.db .recover | sqlite3 new.db), or move "     \
+  "pyrite.db* aside to start with an empty store"
+
+static uint32_t be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* SQLite's WAL checksum over n bytes (a multiple of 8), continuing s. */
+static void wal_cksum(bool big, const uint8_t *p, size_t n, uint32_t s[2]) {
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint32_t a = big ? be32(p + i) : (uint32_t)p[i] | (uint32_t)p[i + 1] << 8 |
+                                         (uint32_t)p[i + 2] << 16 | (uint32_t)p[i + 3] << 24;
+    uint32_t b = big ? be32(p + i + 4)
+                     : (uint32_t)p[i + 4] | (uint32_t)p[i + 5] << 8 | (uint32_t)p[i + 6] << 16 |
+                           (uint32_t)p[i + 7] << 24;
+    s[0] += a + s[1];
+    s[1] += b + s[0];
+  }
+}
+
+/* Checks path-wal; *frames = valid frames before the end of the log. */
+static int check_wal(const char *dbpath, uint64_t *frames, char *err, size_t errlen) {
+  char path[4200];
+  uint8_t hdr[32];
+  uint8_t *buf = NULL;
+  int rc = -1;
+  *frames = 0;
+  snprintf(path, sizeof(path), "%s-wal", dbpath);
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return 0; /* no WAL: nothing to replay */
+  size_t got = fread(hdr, 1, sizeof(hdr), f);
+  if (got == 0) {
+    rc = 0; /* empty WAL (after a clean close or a checkpoint) */
+    goto out;
+  }
+  uint32_t magic = got == 32 ? be32(hdr) : 0, pgsz = got == 32 ? be32(hdr + 8) : 0;
+  uint32_t s[2] = {0, 0};
+  bool big = magic & 1;
+  if (got == 32)
+    wal_cksum(big, hdr, 24, s);
+  if (got < 32 || (magic & ~1u) != 0x377f0682u || be32(hdr + 4) != 3007000 || pgsz < 512 ||
+      pgsz > 65536 || (pgsz & (pgsz - 1)) || s[0] != be32(hdr + 24) || s[1] != be32(hdr + 28)) {
+    st_seterr(err, errlen,
+              "write-ahead log '%.200s' is damaged: invalid header; it may hold committed "
+              "uploads that SQLite would silently drop." DAMAGE_HELP,
+              path);
+    goto out;
+  }
+  buf = malloc(24 + (size_t)pgsz);
+  if (!buf) {
+    st_seterr(err, errlen, "out of memory");
+    goto out;
+  }
+  uint64_t i = 0, bad = 0; /* bad: 1 + first frame whose checksum failed */
+  while (fread(buf, 1, 24 + (size_t)pgsz, f) == 24 + (size_t)pgsz) {
+    i++;
+    /* Frames of an older log generation (other salts) end this one. */
+    if (memcmp(buf + 8, hdr + 16, 8) != 0)
+      break;
+    wal_cksum(big, buf, 8, s);
+    wal_cksum(big, buf + 24, pgsz, s);
+    bool ok = s[0] == be32(buf + 16) && s[1] == be32(buf + 20);
+    if (!ok) {
+      if (!bad)
+        bad = i;
+      /* Continue the chain from the stored value: if later frames verify
+       * against it, the damage is inside the log, not a torn tail. */
+      s[0] = be32(buf + 16);
+      s[1] = be32(buf + 20);
+    } else if (!bad) {
+      *frames = i;
+    } else if (be32(buf + 4) != 0) { /* a valid commit frame after a bad one */
+      st_seterr(err, errlen,
+                "write-ahead log '%.200s' is damaged: frame %" PRIu64
+                " fails its checksum but committed frames follow (up to frame %" PRIu64
+                "); SQLite would silently drop those commits." DAMAGE_HELP,
+                path, bad, i);
+      goto out;
+    }
+  }
+  rc = 0;
+out:
+  free(buf);
+  fclose(f);
+  return rc;
+}
+
+static int check_files(const char *path, char *err, size_t errlen) {
+  uint64_t wal_frames = 0;
+  if (check_wal(path, &wal_frames, err, errlen) != 0)
+    return -1;
+  struct stat sb;
+  if (stat(path, &sb) != 0 || sb.st_size == 0) {
+    /* Turning WAL mode on writes the database header, so a WAL with
+     * frames next to a missing or empty database means the database was
+     * lost: SQLite would build a new one and replay pages onto it. */
+    if (wal_frames) {
+      st_seterr(err, errlen,
+                "database '%.200s' is missing or empty but its write-ahead log holds %" PRIu64
+                " frames." DAMAGE_HELP,
+                path, wal_frames);
+      return -1;
+    }
+    return 0; /* a new store (SQLite writes the header on first use) */
+  }
+  uint8_t h[100];
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    st_seterr(err, errlen, "cannot read database '%.200s': %s", path, strerror(errno));
+    return -1;
+  }
+  size_t got = fread(h, 1, sizeof(h), f);
+  fclose(f);
+  if (got < sizeof(h) || memcmp(h, "SQLite format 3", 16) != 0) {
+    st_seterr(err, errlen,
+              "database '%.200s' is damaged: %s." DAMAGE_HELP, path,
+              got < sizeof(h) ? "shorter than a database header (truncated)"
+                              : "not an SQLite database (its header is overwritten)");
+    return -1;
+  }
+  uint32_t pgsz = (uint32_t)h[16] << 8 | h[17];
+  if (pgsz == 1)
+    pgsz = 65536;
+  if (pgsz < 512 || pgsz > 65536 || (pgsz & (pgsz - 1))) {
+    st_seterr(err, errlen, "database '%.200s' is damaged: invalid page size %u." DAMAGE_HELP,
+              path, pgsz);
+    return -1;
+  }
+  uint64_t pages = (uint64_t)sb.st_size / pgsz;
+  uint32_t hdr_pages = be32(h + 28);
+  bool hdr_valid = hdr_pages != 0 && memcmp(h + 24, h + 92, 4) == 0;
+  /* With frames in the WAL a checkpoint may have been cut off between
+   * writing page 1 and growing the file; SQLite finishes it from the WAL. */
+  if ((uint64_t)sb.st_size % pgsz != 0 || (!wal_frames && hdr_valid && hdr_pages > pages)) {
+    st_seterr(err, errlen,
+              "database '%.200s' is damaged: truncated (%lld bytes, its header says %llu "
+              "pages of %u bytes)." DAMAGE_HELP,
+              path, (long long)sb.st_size, (unsigned long long)hdr_pages, pgsz);
+    return -1;
+  }
+  return 0;
+}
+
+/* PRAGMA quick_check: every b-tree page and index parses (no content
+ * checksums: blocks carry their own, see st_zcompress). */
+static int quick_check(sqlite3 *db, const char *path, char *err, size_t errlen) {
+  sqlite3_stmt *q = NULL;
+  int rc = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &q, NULL) != SQLITE_OK) {
+    st_seterr(err, errlen, "database '%.200s' is damaged: %s." DAMAGE_HELP, path,
+              sqlite3_errmsg(db));
+    goto out;
+  }
+  int r = sqlite3_step(q);
+  const char *res = r == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+  if (res && strcmp(res, "ok") == 0) {
+    rc = 0;
+    goto out;
+  }
+  char what[201];
+  snprintf(what, sizeof(what), "%s", res ? res : sqlite3_errmsg(db));
+  for (char *p = what; *p; p++) /* quick_check reports several lines */
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
+  st_seterr(err, errlen, "database '%.200s' is damaged: quick_check: %s." DAMAGE_HELP, path,
+            what);
+out:
+  sqlite3_finalize(q);
+  return rc;
+}
+
 pyr_store *pyr_store_open(const char *dir, const pyr_store_opts *opts, char *err,
                           size_t errlen) {
   struct stat sb;
@@ -1690,8 +1960,13 @@ pyr_store *pyr_store_open(const char *dir, const pyr_store_opts *opts, char *err
   }
   free(lockpath);
 
+  /* Never open (and let SQLite reset or extend) damaged files. */
+  if (check_files(st->path, err, errlen) != 0)
+    goto fail;
   if (open_conn(st->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st->wdb, err, errlen) !=
       0)
+    goto fail;
+  if (st->o.startup_check && quick_check(st->wdb, st->path, err, errlen) != 0)
     goto fail;
   /* auto_vacuum only takes effect before the first table exists; it lets
    * the disk limit give pages back to the file system. */
@@ -1865,6 +2140,9 @@ void pyr_store_get_stats(pyr_store *st, pyr_store_stats *s) {
   s->upload_errors = LD(s_upload_errors);
   s->batches = LD(s_batches);
   s->deleted_profiles = LD(s_deleted);
+  s->full = LD(s_full);
+  s->full_errors = LD(s_full_errors);
+  s->corrupt_reads = LD(s_corrupt_reads);
   s->compacted_profiles = LD(s_compacted);
   s->bytes_used = LD(s_bytes_used);
   s->lat_count = LD(s_lat_count);
@@ -1929,6 +2207,11 @@ size_t pyr_store_metrics(pyr_store *st, char *buf, size_t len) {
   GAUGE("bytes_used", "Database pages in use, in bytes.", s.bytes_used);
   GAUGE("queue_depth", "Uploads waiting for the writer.", s.queue_depth);
   GAUGE("cache_bytes", "Memory of cached dictionaries.", s.cache_bytes);
+  GAUGE("disk_full", "1 while writes fail because the file system is full.", s.full);
+  COUNTER("disk_full_errors_total", "Write transactions that failed for lack of disk space.",
+          s.full_errors);
+  COUNTER("corrupt_reads_total", "Reads that met a stored block or dictionary that does not decode.",
+          s.corrupt_reads);
   COUNTER("uploads_total", "Uploads stored.", s.uploads);
   COUNTER("upload_errors_total", "Uploads that failed to store.", s.upload_errors);
   COUNTER("batches_total", "Write transactions committed or failed.", s.batches);

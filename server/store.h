@@ -57,7 +57,13 @@
 #define PYR_STORE_ELIMIT (-4) /* a configured limit (max_series) was hit */
 #define PYR_STORE_ENOMEM (-5)
 #define PYR_STORE_ECLOSED (-6) /* the store is closing */
-#define PYR_STORE_ECORRUPT (-7) /* pyr_store_check found damage */
+#define PYR_STORE_ECORRUPT (-7) /* damaged data: pyr_store_check, or a block
+                                 * a read could not decode */
+/* The file system is full (SQLITE_FULL, or an I/O error whose errno was
+ * ENOSPC/EDQUOT).  Nothing was written; stored data is intact.  The store
+ * stays "full" (pyr_store_is_full) until a write or the writer's periodic
+ * probe succeeds again, so ingest recovers by itself once space returns. */
+#define PYR_STORE_EFULL (-8)
 
 /* Label limits (Pyroscope's validation defaults). */
 #define PYR_STORE_MAX_LABELS 64
@@ -86,6 +92,12 @@ typedef struct pyr_store_opts {
   int64_t compact_window_ns; /* merge a series' profiles into blocks this long
                               * (default 1 h; 0 = never compact) */
   int64_t compact_delay_ns;  /* ... once the window ended this long ago (default 5 min) */
+  /* Damage checks at open (docs/storage.md "Damaged files"): the database
+   * header and size and the WAL's frame checksums are always checked;
+   * 1 (default) also runs PRAGMA quick_check, which reads every page
+   * (about 1 s per few hundred MB).  A failed check makes open fail with
+   * a message naming the file; nothing is modified. */
+  int startup_check;
   /* Clock for retention, rotation and compaction (tests, benchmarks);
    * NULL = CLOCK_REALTIME. */
   int64_t (*clock)(void *ctx);
@@ -255,6 +267,9 @@ typedef struct pyr_store_stats {
   uint64_t bytes_used;       /* db pages in use */
   uint64_t uploads, upload_errors, batches, queue_depth;
   uint64_t deleted_profiles; /* by retention or the disk limit */
+  uint64_t full;             /* 1 while the file system is full (EFULL) */
+  uint64_t full_errors;      /* batches failed with EFULL */
+  uint64_t corrupt_reads;    /* reads that found a block that does not decode */
   uint64_t compacted_profiles;
   uint64_t cache_bytes, cache_dicts;
   /* write latency (enqueue -> durable) */
@@ -265,6 +280,8 @@ typedef struct pyr_store_stats {
 } pyr_store_stats;
 
 void pyr_store_get_stats(pyr_store *st, pyr_store_stats *s);
+/* 1 while writes fail for lack of disk space (see PYR_STORE_EFULL). */
+int pyr_store_is_full(pyr_store *st);
 /* Appends Prometheus text exposition (pyrited_store_*) to buf; returns the
  * length it needed (like snprintf). */
 size_t pyr_store_metrics(pyr_store *st, char *buf, size_t len);

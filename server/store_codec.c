@@ -235,8 +235,7 @@ int st_block_encode(st_buf *out, const st_penc *p, size_t k, int level, ZSTD_CCt
       size_t zpos = out->n;
       out->n += 4;
       size_t cap = ZSTD_compressBound(part[i]);
-      size_t z = cctx ? ZSTD_compressCCtx(cctx, out->p + out->n, cap, src, part[i], level)
-                      : ZSTD_compress(out->p + out->n, cap, src, part[i], level);
+      size_t z = st_zcompress(cctx, out->p + out->n, cap, src, part[i], level);
       if (ZSTD_isError(z) || z > UINT32_MAX) {
         ok = false;
         break;
@@ -257,8 +256,7 @@ int st_block_encode(st_buf *out, const st_penc *p, size_t k, int level, ZSTD_CCt
     size_t mark = out->n;
     out->p[out->n++] = COMP_ZSTD;
     st_buf_uv(out, raw->n);
-    size_t z = cctx ? ZSTD_compressCCtx(cctx, out->p + out->n, bound, raw->p, raw->n, level)
-                    : ZSTD_compress(out->p + out->n, bound, raw->p, raw->n, level);
+    size_t z = st_zcompress(cctx, out->p + out->n, bound, raw->p, raw->n, level);
     if (!ZSTD_isError(z) && z + 4 < raw->n) {
       out->n += z;
       return 0;

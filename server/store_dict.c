@@ -348,7 +348,7 @@ int st_dict_chunk(pyr_store *st, pyr_store_dict *d, st_buf *out, uint32_t *nn, u
   if (level > 0) {
     out->p[out->n++] = CHUNK_VERSION_ZSTD;
     st_buf_uv(out, raw.n);
-    size_t z = ZSTD_compressCCtx(st->cctx, out->p + out->n, bound, raw.p, raw.n, level);
+    size_t z = st_zcompress(st->cctx, out->p + out->n, bound, raw.p, raw.n, level);
     if (!ZSTD_isError(z)) {
       out->n += z;
       rc = 0;

@@ -94,6 +94,12 @@ static inline size_t st_uvarint_put(uint8_t *p, uint64_t v) {
 }
 /* Appends; the caller reserved 10 bytes per varint. */
 static inline void st_buf_uv(st_buf *b, uint64_t v) { b->n += st_uvarint_put(b->p + b->n, v); }
+
+/* One zstd frame at `level` with a content checksum (XXH64, 4 bytes), so
+ * that a bit flip in a stored block or chunk is a decode error rather than
+ * silently different data.  cctx may be NULL (a temporary one is used).
+ * Returns the frame size or a zstd error code (ZSTD_isError). */
+size_t st_zcompress(ZSTD_CCtx *cctx, void *dst, size_t cap, const void *src, size_t n, int level);
 static inline uint64_t st_zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t st_unzz(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 /* Reads a varint from [*p, end); returns 0 or -1 (truncated/overlong). */
@@ -464,6 +470,10 @@ struct pyr_store {
       s_lat_sum_us;
   _Atomic uint64_t s_lat_buckets[PYR_STORE_LAT_BUCKETS];
   _Atomic uint64_t s_bytes_used;
+  /* Disk full (PYR_STORE_EFULL): s_full is set by the writer when a batch
+   * fails for lack of space and cleared by the next successful commit or
+   * probe; read by anyone (/ready, metrics). */
+  _Atomic uint64_t s_full, s_full_errors, s_corrupt_reads;
   pthread_mutex_t lat_mu;
   uint32_t lat_ring[4096]; /* recent latencies, microseconds */
   uint64_t lat_ring_n;

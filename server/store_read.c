@@ -134,14 +134,31 @@ static int scan_rows(pyr_store *st, const char *tenant, const pyr_store_query *q
     sqlite3_bind_int64(s, 2, lo);
     sqlite3_bind_int64(s, 3, end);
     sqlite3_bind_int64(s, 4, start);
-    int r;
+    int r = SQLITE_DONE;
+    int64_t t_lo = 0;
     while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
       const uint8_t *b = sqlite3_column_blob(s, 3);
       size_t n = (size_t)sqlite3_column_bytes(s, 3);
+      t_lo = sqlite3_column_int64(s, 1);
       rc = fn(ctx, c, ids.id[i], (uint64_t)sqlite3_column_int64(s, 0), b, n);
     }
-    if (rc == 0 && r != SQLITE_DONE)
-      rc = PYR_STORE_EIO;
+    if (rc == 0 && r != SQLITE_DONE) {
+      /* SQLite's own damage reports (a b-tree page that does not parse)
+       * are corruption too, not a transient I/O error. */
+      int x = sqlite3_extended_errcode(c->db) & 0xff;
+      rc = x == SQLITE_CORRUPT || x == SQLITE_NOTADB ? PYR_STORE_ECORRUPT : PYR_STORE_EIO;
+    }
+    if (rc == PYR_STORE_ECORRUPT) {
+      /* Refuse the damaged part and say where it is; the caller answers
+       * with an error instead of partial data.  Logged for the operator
+       * (rate: once per failing read). */
+      atomic_fetch_add_explicit(&st->s_corrupt_reads, 1, memory_order_relaxed);
+      fprintf(stderr,
+              "pyrited: storage: damaged data in '%s' (series %llu, block at t=%lld): %s;"
+              " the read was refused. Stop pyrited and run PRAGMA integrity_check on a copy\n",
+              st->path, (unsigned long long)ids.id[i], (long long)t_lo,
+              r == SQLITE_ROW ? "block does not decode" : sqlite3_errmsg(c->db));
+    }
     sqlite3_reset(s);
   }
   sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
@@ -566,7 +583,12 @@ int pyr_store_merge(pyr_store *st, const char *tenant, const pyr_store_query *q,
   tbuild b = {.hk = st->hk};
   int rc = scan_rows(st, tenant, q, merge_row, &m);
   if (rc != 0) {
-    st_seterr(err, errlen, "merge: %s", pyr_store_strerror(rc));
+    st_seterr(err, errlen, "merge: %s",
+              rc == PYR_STORE_ECORRUPT
+                  ? "storage corrupt: a stored profile block in the selection does not decode;"
+                    " the query was refused rather than answered without it (details in the"
+                    " server log)"
+                  : pyr_store_strerror(rc));
     goto out;
   }
   rc = PYR_STORE_ENOMEM;

@@ -273,3 +273,22 @@ st_h128 st_stack_root(const st_hkey *hk) {
   st_h128 r = {st_fmix(hk->k[0][5] ^ 0x5851f42d4c957f2dull), st_fmix(hk->k[1][5] + 1)};
   return r;
 }
+
+size_t st_zcompress(ZSTD_CCtx *cctx, void *dst, size_t cap, const void *src, size_t n,
+                    int level) {
+  ZSTD_CCtx *own = NULL;
+  if (!cctx && !(cctx = own = ZSTD_createCCtx()))
+    return (size_t)-1; /* a zstd error code (ZSTD_isError) */
+  /* Session and parameters reset: the context is shared by callers with
+   * different levels.  Frames written before checksums existed decode
+   * the same way (the flag lives in each frame's header). */
+  size_t z = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+  if (!ZSTD_isError(z))
+    z = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+  if (!ZSTD_isError(z))
+    z = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  if (!ZSTD_isError(z))
+    z = ZSTD_compress2(cctx, dst, cap, src, n);
+  ZSTD_freeCCtx(own);
+  return z;
+}

@@ -216,6 +216,39 @@ static void test_tiny_error_buffer(void **state) {
                    PYR_SRV_CFG_ERR);
 }
 
+/* Connection bounds and the startup check (issue 8, fault tests). */
+static void test_connection_flags(void **state) {
+  (void)state;
+  struct pyr_srv_config cfg;
+  char err[PYR_SRV_ERR_MAX];
+  char *const d[] = {"pyrited", NULL};
+  assert_int_equal(pyr_srv_config_parse(&cfg, 1, d, err, sizeof(err)),
+                   PYR_SRV_CFG_OK);
+  assert_int_equal(cfg.connection_timeout_s, 60);
+  assert_int_equal(cfg.max_connections, 0);
+  assert_int_equal(cfg.max_connections_per_ip, 0);
+  assert_true(cfg.connection_memory == (UINT64_C(128) << 10));
+  assert_true(cfg.startup_check_quick);
+  assert_int_equal(PARSE(&cfg, err, "--connection-timeout", "2m",
+                         "--max-connections=500", "--max-connections-per-ip",
+                         "16", "--connection-memory", "64k",
+                         "--startup-check", "basic"),
+                   PYR_SRV_CFG_OK);
+  assert_int_equal(cfg.connection_timeout_s, 120);
+  assert_int_equal(cfg.max_connections, 500);
+  assert_int_equal(cfg.max_connections_per_ip, 16);
+  assert_true(cfg.connection_memory == (UINT64_C(64) << 10));
+  assert_false(cfg.startup_check_quick);
+  assert_int_equal(PARSE(&cfg, err, "--connection-timeout", "500ms"),
+                   PYR_SRV_CFG_ERR);
+  assert_non_null(strstr(err, "connection-timeout"));
+  assert_int_equal(PARSE(&cfg, err, "--connection-memory", "1k"),
+                   PYR_SRV_CFG_ERR);
+  assert_int_equal(PARSE(&cfg, err, "--startup-check", "full"),
+                   PYR_SRV_CFG_ERR);
+  assert_non_null(strstr(pyr_srv_config_usage(), "--max-connections-per-ip"));
+}
+
 static void test_ingest_limits_and_storage(void **state) {
   (void)state;
   struct pyr_srv_config cfg;
@@ -374,6 +407,7 @@ int main(void) {
       cmocka_unit_test(test_data_dir_too_long),
       cmocka_unit_test(test_tiny_error_buffer),
       cmocka_unit_test(test_ingest_limits_and_storage),
+      cmocka_unit_test(test_connection_flags),
       cmocka_unit_test(test_config_text),
       cmocka_unit_test(test_sizes_and_durations),
   };
