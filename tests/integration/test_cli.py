@@ -1,3 +1,4 @@
+# ctest-labels: sanitize
 """Integration test: the `pyrite` query subcommands against a real pyrited.
 
 Starts pyrited on a free loopback port, ingests folded profiles with known

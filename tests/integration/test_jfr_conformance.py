@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# ctest-labels: sanitize
 """JFR conformance: `pyrite convert` against Grafana Pyroscope's own output.
 
 For every recording <base>.jfr.gz of the conformance corpus

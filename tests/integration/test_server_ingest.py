@@ -1,3 +1,4 @@
+# ctest-labels: sanitize
 """Integration test: pyrited's ingest side, end to end over real HTTP.
 
 Starts the real pyrited on a free loopback port and checks, against the

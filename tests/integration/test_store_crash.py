@@ -1,3 +1,4 @@
+# ctest-labels: sanitize
 """kill -9 durability of pyrited's store (server/store*.c).
 
 Drives tests/tools/store_crash.c: a child process writes uploads from
