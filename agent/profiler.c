@@ -8,6 +8,11 @@
  * Bounds, all fixed at init: ring bytes, stacks and frames per window,
  * events per window, cached methods.  Every overflow is counted and shows
  * up in the stats line; none blocks the application.
+ *
+ * Crash protection: the SIGSEGV/SIGBUS guard (agent/signal/guard.c) is
+ * installed at start (VMInit); when it trips, the handlers stop walking at
+ * once and the aggregator disarms the timers and logs it once
+ * (disable_after_faults).
  */
 #include "profiler.h"
 
@@ -22,15 +27,20 @@
 #include "u64map.h"
 #include "wall_engine.h"
 
+#include "guard.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 
 #define RING_BYTES (2u << 20)
 #define MAX_STACKS 65536
@@ -93,6 +103,7 @@ static struct {
   pyr_callback_counters cb;
   uint64_t methods_prepared, methods_capped;
   uint64_t window_cpu_ns, windows_timed; /* aggregator CPU per written window */
+  int guard_handled; /* the guard's trip was acted on (aggregator only) */
 } P = {.fd = -1,
        .work = PTHREAD_MUTEX_INITIALIZER,
        .stop_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -111,6 +122,32 @@ static void open_window(void) {
   P.window_start_nanos = clock_ns(CLOCK_REALTIME);
 }
 
+/* Test-only, undocumented in README: PYRITE_TEST_INJECT_FAULTS=N makes
+ * every Nth guarded stack walk read an invalid address, alternately the
+ * null page (SIGSEGV, like a JVM implicit null check would) and a page past
+ * the end of an empty memfd (SIGBUS).  tests/integration/test_agent_faults.py
+ * uses it to prove the guard and the auto-disable in real JVMs. */
+static void setup_fault_injection(pyr_sampler_config *sc) {
+  static const volatile uint8_t *null_page; /* a variable, so no constant-address UB */
+  const char *v = getenv("PYRITE_TEST_INJECT_FAULTS");
+  char *end = NULL;
+  unsigned long every = v && *v ? strtoul(v, &end, 10) : 0;
+  if (every == 0 || every > UINT32_MAX || (end && *end))
+    return;
+  null_page = (const volatile uint8_t *)(uintptr_t)8;
+  sc->fault_every = (uint32_t)every;
+  sc->fault_segv_addr = null_page;
+  int fd = (int)syscall(SYS_memfd_create, "pyrite-fault-test", 1u /* MFD_CLOEXEC */);
+  if (fd >= 0) {
+    void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0); /* file size 0 */
+    close(fd);
+    if (p != MAP_FAILED)
+      sc->fault_bus_addr = p;
+  }
+  pyr_warn("TEST ONLY: PYRITE_TEST_INJECT_FAULTS=%lu: every %luth stack walk faults on "
+           "purpose (%s)", every, every, sc->fault_bus_addr ? "SIGSEGV and SIGBUS" : "SIGSEGV");
+}
+
 int pyr_profiler_init(pyr_options *opts, const pyr_profiler_jvm *jvm) {
   int rc;
   P.opt = *opts;
@@ -124,6 +161,7 @@ int pyr_profiler_init(pyr_options *opts, const pyr_profiler_jvm *jvm) {
                            .max_depth = P.opt.jstackdepth,
                            .interval_ns = P.opt.interval_ns,
                            .wall = P.opt.wall_ns != 0};
+  setup_fault_injection(&sc);
   if ((rc = pyr_sampler_init(&sc)) != 0) {
     pyr_error("cannot allocate stack buffers: %s; profiling disabled", strerror(-rc));
     return -1;
@@ -184,6 +222,12 @@ int pyr_profiler_start(void) {
   if (!P.initialized || P.started)
     return -1;
   open_window();
+  /* Crash protection for the stack walks in our signal handlers.  Now, at
+   * VMInit: the JVM has installed its own SIGSEGV/SIGBUS handlers, which
+   * the guard saves and chains to.  Nothing sampled by signal: not needed. */
+  if ((P.opt.event != PYR_ENGINE_NONE || P.opt.wall_ns) && (rc = pyr_guard_install()) != 0)
+    pyr_warn("cannot install the crash guard: %s; stack walks run unprotected",
+             strerror(-rc));
   start_wall();
   if (P.opt.event == PYR_ENGINE_NONE)
     goto out;
@@ -697,6 +741,26 @@ static int wait_stop(uint64_t ns) {
   return stopping;
 }
 
+/* The guard tripped: the handlers already stopped walking (sampler.c).
+ * Disarm the timers and the wall thread - nothing risky is uninstalled -
+ * and say so once.  Allocation and lock events (JVMTI stacks, no AGCT)
+ * carry on, and what was collected is still written and uploaded. */
+static void disable_after_faults(void) {
+  pyr_guard_stats g;
+  P.guard_handled = 1;
+  pyr_sampler_enable(0);
+  pyr_sampler_enable_wall(0);
+  pyr_cpu_engine_stop();
+  pyr_wall_engine_stop();
+  pyr_guard_get_stats(&g);
+  pyr_error("%llu faults (SIGSEGV/SIGBUS) caught while walking stacks, the limit is %d "
+            "within %llu s (last: %s at address 0x%llx, pc 0x%llx); CPU and wall-clock "
+            "sampling are now off for the rest of this JVM; the application is not affected",
+            (unsigned long long)g.faults, PYR_GUARD_FAULT_LIMIT,
+            PYR_GUARD_WINDOW_NS / 1000000000ull, g.last_sig == SIGBUS ? "SIGBUS" : "SIGSEGV",
+            (unsigned long long)g.last_addr, (unsigned long long)g.last_pc);
+}
+
 static void *aggregator_main(void *arg) {
   uint64_t last_rescan = clock_ns(CLOCK_MONOTONIC);
   (void)arg;
@@ -709,6 +773,8 @@ static void *aggregator_main(void *arg) {
         write_window(0, 1);
     }
     pthread_mutex_unlock(&P.work);
+    if (!P.guard_handled && pyr_guard_tripped())
+      disable_after_faults();
     if (now - last_rescan >= RESCAN_PERIOD_NS) {
       pyr_cpu_engine_rescan();
       last_rescan = now;
@@ -799,7 +865,8 @@ void pyr_profiler_format_stats(char *buf, size_t len) {
   PUT("signals=%llu samples=%llu dropped=%llu dropped_ring=%llu dropped_busy=%llu "
       "dropped_window=%llu nested=%llu stray=%llu no_env=%llu truncated=%llu overruns=%llu",
       (unsigned long long)s.signals, (unsigned long long)s.samples,
-      (unsigned long long)(s.dropped_ring + s.dropped_busy + P.events_dropped),
+      (unsigned long long)(s.dropped_ring + s.dropped_busy + P.events_dropped +
+                           s.dropped_fault + s.dropped_guard_busy),
       (unsigned long long)s.dropped_ring, (unsigned long long)s.dropped_busy,
       (unsigned long long)P.events_dropped, (unsigned long long)s.nested,
       (unsigned long long)s.stray, (unsigned long long)s.no_env,
@@ -845,6 +912,13 @@ void pyr_profiler_format_stats(char *buf, size_t len) {
       (unsigned long long)atomic_load(&P.cb.lock_below_threshold_dropped),
       (unsigned long long)atomic_load(&P.cb.stack_errors),
       (unsigned long long)atomic_load(&P.events_dropped_ring), pyr_classes_count());
+  pyr_guard_stats g;
+  pyr_guard_get_stats(&g);
+  PUT(" guard_installed=%d guard_faults=%llu guard_faults_segv=%llu guard_faults_bus=%llu"
+      " guard_chained=%llu guard_busy=%llu dropped_fault=%llu disabled_by_faults=%d",
+      g.installed, (unsigned long long)g.faults, (unsigned long long)g.faults_segv,
+      (unsigned long long)g.faults_bus, (unsigned long long)g.chained,
+      (unsigned long long)g.busy, (unsigned long long)s.dropped_fault, g.tripped);
   PUT(" window_cpu_us=%llu", (unsigned long long)(P.windows_timed
                                                    ? P.window_cpu_ns / P.windows_timed / 1000
                                                    : 0));

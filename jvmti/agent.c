@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* jmethodIDs are never freed before JDK 26; stop creating them past this. */
 #define MAX_PREPARED_METHODS 4000000
@@ -166,6 +167,22 @@ static void detach_aggregator(void *arg) {
 
 static const char *env_lookup(const char *name) { return getenv(name); }
 
+/* The operator's kill switch: PYRITE_DISABLE set to anything but "", "0",
+ * "false", "no" or "off" turns the agent off before it parses options or
+ * touches the JVM, and wins over every option (enabled=true included), so a
+ * fleet whose image bakes -agentpath into JAVA_TOOL_OPTIONS can be switched
+ * off with one environment variable. */
+static int killed_by_env(void) {
+  static const char *const keep_on[] = {"", "0", "false", "no", "off"};
+  const char *v = getenv("PYRITE_DISABLE");
+  if (!v)
+    return 0;
+  for (size_t i = 0; i < sizeof(keep_on) / sizeof(keep_on[0]); i++)
+    if (strcasecmp(v, keep_on[i]) == 0)
+      return 0;
+  return 1;
+}
+
 /* JAVA_TOOL_OPTIONS reaches every JVM in a container, JDK tools included
  * (jcmd, jps, javac, keytool, jfr...).  Profiling them is useless and would
  * upload noise, so the agent stays quiet in them. */
@@ -275,6 +292,10 @@ JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved) {
   pyr_agct_fn agct;
 
   (void)reserved;
+  if (killed_by_env()) {
+    fprintf(stderr, "[pyrite] info: PYRITE_DISABLE is set: agent disabled, nothing loaded\n");
+    return JNI_OK;
+  }
   if (pyr_options_parse(&opt, options, env_lookup, err, sizeof(err)) != 0) {
     fprintf(stderr, "[pyrite] error: %s; profiling disabled\n", err);
     return JNI_OK;

@@ -35,6 +35,16 @@ ALLOW=(
   sigaction         # POSIX.1 async-signal-safe; only pyr_sampler_install calls it
   sigemptyset       # POSIX.1 async-signal-safe; pure mask manipulation
   sigaddset         # POSIX.1 async-signal-safe; pure mask manipulation
+  sigdelset         # POSIX.1 async-signal-safe; pure mask manipulation
+  sigfillset        # POSIX.1 async-signal-safe; pure mask manipulation
+  sigprocmask       # POSIX.1 async-signal-safe; one rt_sigprocmask syscall (guard.c, on a caught fault)
+  # Crash guard (agent/signal/guard.c).  sigsetjmp is a macro for
+  # __sigsetjmp; guard.c always passes savemask=0, so it only stores
+  # registers (glibc manual: AS-Safe), no syscall, no lock.  siglongjmp is
+  # on the POSIX.1-2017 async-signal-safe list; it only restores registers
+  # (no mask: none was saved) and is how guard.c leaves its SIGSEGV handler.
+  __sigsetjmp
+  siglongjmp
 )
 # Prefixes of sanitizer runtime entry points, so ASan/UBSan/TSan builds pass.
 # The sanitizer runtimes are designed to be called from signal handlers.

@@ -8,12 +8,17 @@
  *   3. try up to three of PYR_SAMPLER_STRIPES scratch buffers (an atomic
  *      exchange, never a wait) and let AGCT fill it - the stack is too big
  *      for the interrupted thread's own stack, which may be near its guard
- *      page;
+ *      page.  The walk runs inside pyr_guard_call (guard.c): a SIGSEGV or
+ *      SIGBUS in AGCT or in our reads of the interrupted PC abandons the
+ *      walk, drops the sample (dropped_fault) and, past the fault limit,
+ *      turns sampling off on the spot;
  *   4. reserve exactly the needed bytes in the ring, copy, commit;
  *   5. account the time spent in a lock-free histogram.
  * Every early exit is counted so the user can see what was lost and why.
  */
 #include "sampler.h"
+
+#include "guard.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -56,13 +61,16 @@ static struct {
   pyr_agct_fn agct;
   uint32_t max_depth;
   uint64_t interval_ns;
+  uint32_t fault_every; /* test-only injection, see sampler.h */
+  const volatile uint8_t *fault_segv_addr, *fault_bus_addr;
+  _Atomic uint32_t fault_tick;
   struct stripe stripes[PYR_SAMPLER_STRIPES];
 } S;
 
 static struct {
   _Atomic uint64_t signals, samples, dropped_ring, dropped_busy, nested, stray, no_env,
       truncated, overruns, agct_ok, handler_ns_total, handler_ns_max, wall_samples,
-      wall_no_slot;
+      wall_no_slot, dropped_fault, dropped_guard_busy;
   _Atomic uint64_t agct_codes[PYR_AGCT_CODES];
   _Atomic uint64_t hist[PYR_HIST_BUCKETS];
 } C;
@@ -154,19 +162,77 @@ static int32_t walk(struct stripe *s, void *env, void *ucontext) {
   return trace.num_frames;
 }
 
-static void record(void *ucontext, uint64_t t0, uint16_t kind, uint16_t state,
-                   uint64_t weight) {
+/* Test-only: every fault_every-th guarded walk reads an address that
+ * faults, alternating SIGSEGV and SIGBUS.  Through pointers set at init,
+ * so the compiler cannot see (and "optimise") a constant bad address. */
+static void inject_fault(void) {
+  uint32_t k = atomic_fetch_add_explicit(&S.fault_tick, 1, memory_order_relaxed) + 1;
+  if (k % S.fault_every != 0)
+    return;
+  if (S.fault_bus_addr && (k / S.fault_every) % 2 == 0)
+    (void)*S.fault_bus_addr;
+  else if (S.fault_segv_addr)
+    (void)*S.fault_segv_addr;
+}
+
+/* Everything that reads memory we do not own: the interrupted PC's bytes
+ * and AGCT's walk.  Runs inside pyr_guard_call. */
+struct walk_job {
+  struct stripe *s;
+  void *env, *ucontext;
+  int32_t n;
+  int want_state;
+  uint16_t state;
+};
+
+static void walk_guarded(void *arg) {
+  struct walk_job *j = arg;
+  if (j->want_state)
+    j->state = pyr_sampler_interrupted_state(j->ucontext);
+  j->n = walk(j->s, j->env, j->ucontext);
+  if (S.fault_every)
+    inject_fault();
+}
+
+/* Records one sample.  With want_state, *state is set from the interrupted
+ * context first.  Returns 0 if the walk completed (a sample was written or
+ * the ring was full), -1 if it was abandoned. */
+static int record(void *ucontext, uint64_t t0, uint16_t kind, uint16_t *state,
+                  int want_state, uint64_t weight) {
   uint32_t tid = pyr_sampler_gettid();
   struct stripe *s;
   pyr_sample *rec;
   int32_t n;
+  int rc = 0;
 
   s = stripe_acquire(tid);
   if (!s) {
     INC(C.dropped_busy);
-    return;
+    return -1;
   }
-  n = walk(s, atomic_load_explicit(&tls.env, memory_order_relaxed), ucontext);
+  struct walk_job job = {.s = s, .env = atomic_load_explicit(&tls.env, memory_order_relaxed),
+                         .ucontext = ucontext, .n = 0, .want_state = want_state,
+                         .state = *state};
+  switch (pyr_guard_call(walk_guarded, &job)) {
+  case PYR_GUARD_OK:
+    break;
+  case PYR_GUARD_FAULTED:
+    INC(C.dropped_fault);
+    /* Past the limit: stop walking right now, from this handler; the
+     * aggregator disarms the timers and says so (profiler.c). */
+    if (pyr_guard_tripped()) {
+      pyr_sampler_enable(0);
+      pyr_sampler_enable_wall(0);
+    }
+    rc = -1;
+    goto out;
+  default:
+    INC(C.dropped_guard_busy);
+    rc = -1;
+    goto out;
+  }
+  n = job.n;
+  *state = job.state;
   rec = pyr_ring_reserve(S.ring, pyr_sample_size(n));
   if (!rec) {
     INC(C.dropped_ring);
@@ -179,7 +245,7 @@ static void record(void *ucontext, uint64_t t0, uint16_t kind, uint16_t state,
   rec->tid = tid;
   rec->num_frames = n;
   rec->kind = kind;
-  rec->state = state;
+  rec->state = *state;
   rec->flags = 0;
   if (n >= (int32_t)S.max_depth) {
     rec->flags |= PYR_SAMPLE_TRUNCATED;
@@ -193,6 +259,7 @@ static void record(void *ucontext, uint64_t t0, uint16_t kind, uint16_t state,
   INC(C.samples);
 out:
   stripe_release(s);
+  return rc;
 }
 
 void pyr_sampler_on_sigprof(int sig, void *siginfo, void *ucontext) {
@@ -220,7 +287,8 @@ void pyr_sampler_on_sigprof(int sig, void *siginfo, void *ucontext) {
     weight *= 1u + (uint64_t)si->si_overrun;
     ADD(C.overruns, (uint64_t)si->si_overrun);
   }
-  record(ucontext, t0, PYR_SAMPLE_CPU, PYR_STATE_RUNNABLE, weight);
+  uint16_t state = PYR_STATE_RUNNABLE;
+  record(ucontext, t0, PYR_SAMPLE_CPU, &state, 0, weight);
   account_time(now_ns() - t0);
   tls.in_handler = 0;
 out:
@@ -292,10 +360,12 @@ void pyr_sampler_on_sigvtalrm(int sig, void *siginfo, void *ucontext) {
   }
   tls.in_handler = 1;
   t0 = now_ns();
-  uint16_t state = pyr_sampler_interrupted_state(ucontext);
-  atomic_store_explicit(&slot->last_state, state, memory_order_relaxed);
-  record(ucontext, t0, PYR_SAMPLE_WALL, state, weight);
-  INC(C.wall_samples);
+  uint16_t state = PYR_STATE_RUNNABLE;
+  /* The state is read from the interrupted PC inside the guard too. */
+  if (record(ucontext, t0, PYR_SAMPLE_WALL, &state, 1, weight) == 0) {
+    atomic_store_explicit(&slot->last_state, state, memory_order_relaxed);
+    INC(C.wall_samples);
+  }
   account_time(now_ns() - t0);
   /* The wall thread measures idleness from here, so the CPU this handler
    * just spent does not make a sleeping thread look busy. */
@@ -323,6 +393,9 @@ int pyr_sampler_init(const pyr_sampler_config *cfg) {
   S.agct = cfg->agct;
   S.max_depth = cfg->max_depth;
   S.interval_ns = cfg->interval_ns;
+  S.fault_every = cfg->fault_every;
+  S.fault_segv_addr = cfg->fault_segv_addr;
+  S.fault_bus_addr = cfg->fault_bus_addr;
   for (unsigned i = 0; i < PYR_SAMPLER_STRIPES; i++) {
     if (S.stripes[i].frames)
       continue; /* init is idempotent; stripes are never freed */
@@ -353,10 +426,17 @@ static int install(int sig, void (*fn)(int, siginfo_t *, void *)) {
   memset(&sa, 0, sizeof(sa));
   sa.sa_sigaction = fn;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  /* Profiling signals must not nest: both are masked in both handlers. */
-  sigemptyset(&sa.sa_mask);
-  sigaddset(&sa.sa_mask, SIGPROF);
-  sigaddset(&sa.sa_mask, SIGVTALRM);
+  /* Block every asynchronous signal while the handler runs (a few us):
+   * profiling signals must not nest, and no other handler may run - and
+   * fault - while the crash guard is armed on this thread (guard.c).  The
+   * synchronous error signals stay deliverable: a fault must reach the
+   * guard, and blocking them would make the kernel kill the process. */
+  sigfillset(&sa.sa_mask);
+  sigdelset(&sa.sa_mask, SIGSEGV);
+  sigdelset(&sa.sa_mask, SIGBUS);
+  sigdelset(&sa.sa_mask, SIGILL);
+  sigdelset(&sa.sa_mask, SIGFPE);
+  sigdelset(&sa.sa_mask, SIGTRAP);
   if (sigaction(sig, &sa, NULL) != 0)
     return -errno;
   return 0;
@@ -441,6 +521,8 @@ void pyr_sampler_get_stats(pyr_sampler_stats *o) {
   o->overruns = LD(C.overruns);
   o->wall_samples = LD(C.wall_samples);
   o->wall_no_slot = LD(C.wall_no_slot);
+  o->dropped_fault = LD(C.dropped_fault);
+  o->dropped_guard_busy = LD(C.dropped_guard_busy);
   o->agct_ok = LD(C.agct_ok);
   o->handler_ns_total = LD(C.handler_ns_total);
   o->handler_ns_max = LD(C.handler_ns_max);

@@ -15,7 +15,10 @@
  * Invariants: everything the handler touches is allocated at init and never
  * freed; the handler stays installed for the life of the process (stopping
  * means clearing `enabled` and disarming timers); the handler preserves
- * errno and calls nothing but AGCT, clock_gettime and raw syscalls.
+ * errno and calls nothing but AGCT, clock_gettime, raw syscalls and the
+ * crash guard (guard.h: sigsetjmp, and on a fault sigprocmask+siglongjmp);
+ * the stack walk and every read of the interrupted context run inside
+ * pyr_guard_call, and the guard tripping clears `enabled` at once.
  */
 #ifndef PYRITE_SIGNAL_SAMPLER_H
 #define PYRITE_SIGNAL_SAMPLER_H
@@ -64,6 +67,8 @@ typedef struct pyr_sampler_stats {
   uint64_t overruns;       /* timer expirations folded into weights */
   uint64_t wall_samples;   /* wall samples written by the SIGVTALRM handler */
   uint64_t wall_no_slot;   /* SIGVTALRM on a thread without a wall slot */
+  uint64_t dropped_fault;  /* walk abandoned: a fault caught by the guard */
+  uint64_t dropped_guard_busy; /* walk refused: guard already armed on the thread */
   uint64_t agct_ok;
   uint64_t agct_codes[PYR_AGCT_CODES];
   uint64_t handler_ns_total;
@@ -77,13 +82,22 @@ typedef struct pyr_sampler_config {
   uint32_t max_depth;     /* jstackdepth */
   uint64_t interval_ns;   /* weight of one CPU sample */
   int wall;               /* allocate wall slots and handle SIGVTALRM */
+  /* Test-only fault injection (0 = off): every fault_every-th guarded walk
+   * reads an invalid address after AGCT returned - alternately
+   * fault_segv_addr (SIGSEGV) and, if set, fault_bus_addr (a page past the
+   * end of a file: SIGBUS). */
+  uint32_t fault_every;
+  const volatile uint8_t *fault_segv_addr;
+  const volatile uint8_t *fault_bus_addr;
 } pyr_sampler_config;
 
 /* Allocates the stripes (mmap).  Returns 0 or -errno.  Not signal-safe. */
 int pyr_sampler_init(const pyr_sampler_config *cfg);
 /* Installs the SIGPROF handler unless another non-default handler is
- * there (returns -EBUSY then: we never steal a signal).  Also blocks nothing;
- * nested profiling signals are masked through sa_mask. */
+ * there (returns -EBUSY then: we never steal a signal).  Blocks nothing in
+ * the thread's own mask; while the handler runs, sa_mask blocks every
+ * asynchronous signal (the synchronous error signals stay open for the
+ * crash guard). */
 int pyr_sampler_install(void);
 void pyr_sampler_enable(int on);
 int pyr_sampler_enabled(void);

@@ -2,13 +2,18 @@
  * a fake AsyncGetCallTrace: samples reach the ring intact, status codes and
  * missing JNIEnv are recorded, stray signals are rejected, errno survives,
  * a full ring drops and counts, timer overruns scale the weight, and the
- * timing histogram's quantiles are right. */
+ * timing histogram's quantiles are right.  With the crash guard installed:
+ * a fault inside AGCT, in the read of the interrupted PC, or injected by
+ * the test-only fault_every option drops the sample and counts it, the
+ * next sample works, and reaching the fault limit disables sampling from
+ * inside the handler. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "guard.h"
 #include "sampler.h"
 
 #include <errno.h>
@@ -23,12 +28,19 @@ typedef struct {
 
 static int32_t fake_result = 3;
 static int fake_calls;
+static int fake_fault; /* fake AGCT dereferences bad_addr */
+static const volatile uint8_t *volatile bad_addr;
+static struct sigaction guard_segv;
 
 static void fake_agct(void *trace, int32_t depth, void *uc) {
   fake_trace *t = trace;
   (void)uc;
   fake_calls++;
   assert_non_null(t->env);
+  if (fake_fault) {
+    t->frames[0].method = 0xdead; /* half-written, as a crashing walk would */
+    (void)*bad_addr;
+  }
   if (fake_result <= 0) {
     t->num_frames = fake_result;
     return;
@@ -68,8 +80,18 @@ static int setup_group(void **state) {
                             .interval_ns = 10000000, .wall = 1};
   assert_int_equal(pyr_sampler_init(&cfg), 0);
   pyr_sampler_enable(1);
+  bad_addr = (const volatile uint8_t *)(uintptr_t)8;
+  /* The previous SIGSEGV disposition is SIG_DFL: a fault the guard does
+   * not catch kills the test, which is the point. */
+  assert_int_equal(pyr_guard_install(), 0);
+  assert_int_equal(sigaction(SIGSEGV, NULL, &guard_segv), 0);
+  pyr_guard_set_limit(0, 0); /* no auto-disable until test_fault_limit */
   return 0;
 }
+
+/* cmocka installs its own SIGSEGV handler around every test (and restores
+ * the previous one after): put the guard's back in front for the test. */
+static void guard_first(void) { assert_int_equal(sigaction(SIGSEGV, &guard_segv, NULL), 0); }
 
 static void drain_all(void) {
   while (next())
@@ -282,6 +304,120 @@ static void test_wall_handler(void **state) {
 }
 #endif
 
+static void test_fault_in_agct_dropped(void **state) {
+  pyr_sampler_stats a, b;
+  pyr_guard_stats ga, gb;
+  (void)state;
+  guard_first();
+  drain_all();
+  pyr_sampler_thread_attach(&dummy_env);
+  pyr_sampler_get_stats(&a);
+  pyr_guard_get_stats(&ga);
+  fake_fault = 1;
+  errno = 4321;
+  fire(SI_KERNEL, 0);
+  fire(SI_TIMER, 0);
+  assert_int_equal(errno, 4321);
+  fake_fault = 0;
+  assert_null(next()); /* nothing half-written reached the ring */
+  pyr_sampler_get_stats(&b);
+  pyr_guard_get_stats(&gb);
+  assert_int_equal(b.dropped_fault - a.dropped_fault, 2);
+  assert_int_equal(gb.faults - ga.faults, 2);
+  assert_int_equal(gb.last_addr, 8);
+  assert_int_equal(b.samples, a.samples);
+  assert_true(pyr_sampler_enabled());
+  /* The stripe was released and the handler is usable again. */
+  fake_result = 3;
+  for (int i = 0; i < 2 * PYR_SAMPLER_STRIPES; i++) {
+    fire(SI_KERNEL, 0);
+    const pyr_sample *s = next();
+    assert_non_null(s);
+    assert_int_equal(s->num_frames, 3);
+    assert_int_equal(s->frames[0].method, 0x1000);
+    pyr_ring_release(&ring);
+  }
+}
+
+static void test_fault_injection(void **state) {
+  pyr_sampler_stats a, b;
+  (void)state;
+  guard_first();
+  drain_all();
+  pyr_sampler_thread_attach(&dummy_env);
+  pyr_sampler_config cfg = {.ring = &ring, .agct = fake_agct, .max_depth = 16,
+                            .interval_ns = 10000000, .wall = 1, .fault_every = 3,
+                            .fault_segv_addr = bad_addr};
+  assert_int_equal(pyr_sampler_init(&cfg), 0);
+  fake_result = 2;
+  pyr_sampler_get_stats(&a);
+  for (int i = 0; i < 9; i++)
+    fire(SI_KERNEL, 0);
+  pyr_sampler_get_stats(&b);
+  assert_int_equal(b.dropped_fault - a.dropped_fault, 3);
+  assert_int_equal(b.samples - a.samples, 6);
+  cfg.fault_every = 0;
+  assert_int_equal(pyr_sampler_init(&cfg), 0);
+  drain_all();
+}
+
+#if defined(__x86_64__)
+static void test_fault_reading_pc(void **state) {
+  siginfo_t si;
+  ucontext_t uc;
+  pyr_sampler_stats a, b;
+  (void)state;
+  guard_first();
+  drain_all();
+  pyr_sampler_enable_wall(1);
+  pyr_sampler_thread_detach();
+  pyr_sampler_thread_attach(&dummy_env);
+  pyr_wall_slot *mine = pyr_sampler_thread_slot();
+  assert_non_null(mine);
+  atomic_store(&mine->last_state, PYR_STATE_RUNNABLE);
+  memset(&uc, 0, sizeof(uc));
+  /* An interrupted PC in an unmapped page: reading its bytes faults. */
+  uc.uc_mcontext.gregs[REG_RIP] = (greg_t)0x2002;
+  memset(&si, 0, sizeof(si));
+  si.si_code = SI_TKILL;
+  pyr_sampler_get_stats(&a);
+  atomic_store(&mine->pending_ns, 20000000);
+  pyr_sampler_on_sigvtalrm(SIGVTALRM, &si, &uc);
+  pyr_sampler_get_stats(&b);
+  assert_int_equal(b.dropped_fault - a.dropped_fault, 1);
+  assert_int_equal(b.wall_samples, a.wall_samples);
+  assert_int_equal(atomic_load(&mine->last_state), PYR_STATE_RUNNABLE);
+  assert_null(next());
+  pyr_sampler_thread_detach();
+}
+#endif
+
+/* Last: trips the guard for good. */
+static void test_fault_limit_disables(void **state) {
+  pyr_sampler_stats a, b;
+  (void)state;
+  guard_first();
+  drain_all();
+  pyr_sampler_thread_attach(&dummy_env);
+  pyr_sampler_enable_wall(1);
+  pyr_guard_set_limit(3, 60ull * 1000000000ull);
+  assert_true(pyr_sampler_enabled());
+  fake_fault = 1;
+  for (int i = 0; i < 3 && pyr_sampler_enabled(); i++)
+    fire(SI_KERNEL, 0);
+  fake_fault = 0;
+  assert_true(pyr_guard_tripped());
+  assert_false(pyr_sampler_enabled());
+  /* Off means off: a good walk is not even attempted. */
+  int calls = fake_calls;
+  pyr_sampler_get_stats(&a);
+  fire(SI_KERNEL, 0);
+  pyr_sampler_get_stats(&b);
+  assert_int_equal(fake_calls, calls);
+  assert_int_equal(b.samples, a.samples);
+  assert_null(next());
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sample_roundtrip),
@@ -294,7 +430,11 @@ int main(void) {
 #if defined(__x86_64__)
       cmocka_unit_test(test_interrupted_state),
       cmocka_unit_test(test_wall_handler),
+      cmocka_unit_test(test_fault_reading_pc),
 #endif
+      cmocka_unit_test(test_fault_in_agct_dropped),
+      cmocka_unit_test(test_fault_injection),
+      cmocka_unit_test(test_fault_limit_disables),
   };
   return cmocka_run_group_tests(tests, setup_group, NULL);
 }
