@@ -53,11 +53,18 @@ static void prepare_methods(jvmtiEnv *jvmti, jclass klass) {
   }
 }
 
+/* GetLoadedClasses hands back one JNI local reference per class, thousands
+ * at once.  Declaring that capacity before the next JNI call keeps
+ * -Xcheck:jni from warning "JNI local refs: N, exceeds capacity: 32" (the
+ * checked JNI layer compares live refs with the planned capacity on every
+ * JNI exit); each ref is deleted as soon as its class is done. */
 static void sweep_loaded_classes(jvmtiEnv *jvmti, JNIEnv *jni) {
   jint count = 0;
   jclass *classes = NULL;
   if ((*jvmti)->GetLoadedClasses(jvmti, &count, &classes) != JVMTI_ERROR_NONE)
     return;
+  if ((*jni)->EnsureLocalCapacity(jni, count + 16) != 0)
+    (*jni)->ExceptionClear(jni);
   for (jint i = 0; i < count; i++) {
     jint status = 0;
     if ((*jvmti)->GetClassStatus(jvmti, classes[i], &status) == JVMTI_ERROR_NONE &&
@@ -190,13 +197,23 @@ static int is_jdk_tool(jvmtiEnv *jvmti) {
   static const char *const prefixes[] = {
       "sun.tools.", "com.sun.tools.", "jdk.jfr.internal.tool.", "sun.security.tools.",
       "jdk.internal.jshell.", "jdk.jshell.", "jdk.tools.", "jdk.jpackage.", "jdk.jlink.",
+      "jdk.internal.jrtfs.", "sun.jvm.hotspot.",
   };
   char *cmd = NULL;
+  const char *main_class;
+  const char *slash, *space;
   int tool = 0;
   if ((*jvmti)->GetSystemProperty(jvmti, "sun.java.command", &cmd) != JVMTI_ERROR_NONE || !cmd)
     return 0;
+  /* The JDK's own launchers (jps, jcmd, jfr, javac...) start their main class
+   * from a module: "jdk.jcmd/sun.tools.jps.Jps".  Compare the class part. */
+  main_class = cmd;
+  slash = strchr(cmd, '/');
+  space = strchr(cmd, ' ');
+  if (slash && (!space || slash < space))
+    main_class = slash + 1;
   for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-    if (strncmp(cmd, prefixes[i], strlen(prefixes[i])) == 0)
+    if (strncmp(main_class, prefixes[i], strlen(prefixes[i])) == 0)
       tool = 1;
   (*jvmti)->Deallocate(jvmti, (unsigned char *)cmd);
   return tool;
@@ -285,6 +302,8 @@ static int setup_jvmti(jvmtiEnv *jvmti, const pyr_options *o) {
   return 0;
 }
 
+static atomic_flag onload_called = ATOMIC_FLAG_INIT;
+
 JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved) {
   pyr_options opt;
   char err[512];
@@ -292,6 +311,15 @@ JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved) {
   pyr_agct_fn agct;
 
   (void)reserved;
+  /* -agentpath in both JAVA_TOOL_OPTIONS and the command line (common when a
+   * base image presets it) loads the library once but calls Agent_OnLoad
+   * twice: the first configuration wins, the second is refused. */
+  if (atomic_flag_test_and_set(&onload_called)) {
+    /* Never echo the options: they may carry credentials. */
+    fputs("[pyrite] warn: agent given twice (JAVA_TOOL_OPTIONS and the command line?); "
+          "keeping the first configuration, ignoring the second\n", stderr);
+    return JNI_OK;
+  }
   if (killed_by_env()) {
     fprintf(stderr, "[pyrite] info: PYRITE_DISABLE is set: agent disabled, nothing loaded\n");
     return JNI_OK;

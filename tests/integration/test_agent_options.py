@@ -13,8 +13,11 @@ Cases:
                    the startup delta against no agent is printed (median of interleaved runs);
                    a JFR written at exit, if any, must parse.
   jdk_tools        with JAVA_TOOL_OPTIONS=-agentpath:..., `java -version`, `javac -version`,
-                   `jcmd -h`, `jfr version` work and the agent prints nothing; `jcmd <pid>
+                   `jcmd -h`, `jfr version` work and the agent prints nothing; at log=debug
+                   `jps`, `jcmd`, `jfr`, `javac` are each recognised as a JDK tool; `jcmd <pid>
                    Thread.print` attaches to a JVM that is being profiled.
+  twice            -agentpath in JAVA_TOOL_OPTIONS and on the command line: one warning
+                   line, the first configuration profiles, the app runs normally.
   unwritable_file  file= in a missing directory: one `[pyrite]` line naming the path, app runs.
   env (JDK 17)     PYRITE_FILE alone enables JFR output; options win over PYRITE_FILE and
                    PYRITE_INTERVAL; a bad PYRITE_INTERVAL gives one line and the app runs.
@@ -174,6 +177,21 @@ def jdk_tools_case(jdk: it.Jdk):
             ck.check(not res.pyrite_lines(), f"`{' '.join(argv)}`: agent printed nothing",
                      "\n".join(res.pyrite_lines()))
 
+        # The agent must recognise each tool (its main class sits in a JDK module:
+        # sun.java.command is "jdk.jcmd/sun.tools.jps.Jps") and stay off, so a
+        # container's JAVA_TOOL_OPTIONS never profiles or uploads `jps` as the app.
+        jto_debug = {"JAVA_TOOL_OPTIONS": it.agent_arg([("log", "debug")])}
+        for argv in (["jps"], ["jcmd", "-h"], ["jfr", "version"], ["javac", "-version"]):
+            exe = jdk.tool(argv[0])
+            if not os.access(exe, os.X_OK):
+                continue
+            res = it.run_cmd([exe] + argv[1:], jto_debug, timeout=60)
+            lines = res.pyrite_lines()
+            ck.check(res.ok and any("JDK tool detected" in ln for ln in lines)
+                     and not any("agent loaded" in ln for ln in lines),
+                     f"`{' '.join(argv)}`: recognised as a JDK tool, profiling off",
+                     "; ".join(lines), on_fail=res.describe())
+
         # jcmd attaches to a JVM that the agent is profiling (SIGPROF + attach/SIGQUIT).
         work = it.make_tempdir("pyrite-it-attach-")
         jfr = os.path.join(work, "out.jfr")
@@ -197,6 +215,24 @@ def jdk_tools_case(jdk: it.Jdk):
                  f"rc={p.returncode}", on_fail=f"stdout: {out}\nstderr: {err}")
         n = len(it.execution_samples(jdk, jfr)) if os.path.isfile(jfr) else -1
         ck.check(n > 0, "and its JFR has samples", f"{n} samples")
+    return run
+
+
+def twice_case(jdk: it.Jdk):
+    def run(ck: it.Checks) -> None:
+        work = it.make_tempdir("pyrite-it-twice-")
+        first = os.path.join(work, "first.jfr")
+        second = os.path.join(work, "second.jfr")
+        cmd = it.java_cmd(jdk, HOT, short_hotloop(1.5, 1), it.compile_workloads(),
+                          agent=[("file", second)])
+        env = {"JAVA_TOOL_OPTIONS": it.agent_arg([("file", first), ("interval", "10ms")])}
+        res = it.run_cmd(cmd, env, timeout=60)
+        check_app_normal(ck, res)
+        warns = [ln for ln in res.pyrite_lines() if "given twice" in ln]
+        ck.check(len(warns) == 1, "one warning names the double load", "; ".join(res.pyrite_lines()))
+        ck.check(os.path.isfile(first) and len(it.execution_samples(jdk, first)) > 0,
+                 "the first configuration (JAVA_TOOL_OPTIONS) profiles", first)
+        ck.check(not os.path.exists(second), "the second is ignored (no second JFR)", second)
     return run
 
 
@@ -331,6 +367,7 @@ def main() -> None:
         cases.append((f"quick_exit.{L}", quick_exit_case(jdk)))
         cases.append((f"jdk_tools.{L}", jdk_tools_case(jdk)))
         cases.append((f"unwritable_file.{L}", unwritable_file_case(jdk)))
+        cases.append((f"twice.{L}", twice_case(jdk)))
     for jdk in [jdk17 or jdks[0]]:
         L = jdk.label
         cases.append((f"env.{L}", env_case(jdk)))
