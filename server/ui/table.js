@@ -17,6 +17,32 @@ const SINGLE_COLS = [
 ];
 // Diff rows compare shares (each side normalised by its own total), so
 // only percentages are shown; absolute values are in the row's title.
+// A function name split so that a narrow column elides the package, not the
+// class and method: "java/security/MessageDigest.getInstance" keeps
+// "MessageDigest.getInstance" whole and shortens "java/security/" from the
+// left.  textContent stays the full name.
+function fnLabel(name) {
+  const cut = Math.max(name.lastIndexOf('/'), name.lastIndexOf('::')) + 1;
+  const wrap = document.createElement('span');
+  wrap.className = 'fnwrap';
+  if (cut > 0 && cut < name.length) {
+    const pkg = document.createElement('span');
+    pkg.className = 'fnpkg';
+    // The inner isolate keeps "java/security/" in reading order while the
+    // outer right-to-left box puts the ellipsis on its left.
+    const inner = document.createElement('span');
+    inner.className = 'fnpkgtext';
+    inner.textContent = name.slice(0, cut);
+    pkg.appendChild(inner);
+    wrap.appendChild(pkg);
+  }
+  const leaf = document.createElement('span');
+  leaf.className = 'fnleaf';
+  leaf.textContent = cut > 0 && cut < name.length ? name.slice(cut) : name;
+  wrap.appendChild(leaf);
+  return wrap;
+}
+
 const DIFF_COLS = [
   { key: 'name', label: 'Function' },
   { key: 'lTotal', label: 'Baseline', num: true, side: 'l', share: true },
@@ -151,7 +177,7 @@ export class TopTable {
       const td = document.createElement('td');
       if (c.key === 'name') {
         td.className = 'fn';
-        td.textContent = r.name;
+        td.appendChild(fnLabel(r.name));
       } else if (c.key === 'change') {
         td.className = `num ${r.change > 0.02 ? 'up' : r.change < -0.02 ? 'down' : ''}`;
         td.textContent = formatChange(r.change);
