@@ -355,7 +355,9 @@ static int add_series(pyr_ingest_batch *b, const pyr_prof *prof,
     }
     if (pyr_labels_validate(&rec.labels, lim, err, errlen) != 0) {
       pyr_labels_free(&rec.labels);
-      return -1;
+      /* A bad label is the client's fault (4xx), never "out of memory":
+       * agents retry 5xx and would resend the same upload forever. */
+      return PYR_PROF_EINVAL;
     }
     /* Private labels derived from the type and column. */
     char id[5 * PYR_PROF_NAME_MAX + 8];
