@@ -204,9 +204,12 @@ STRING_SETTER(set_tenant, tenant)
 
 static int set_server(pyr_options *o, const char *key, const char *val, char *err,
                       size_t errlen) {
-  if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0)
-    return fail(err, errlen, "invalid value '%s' for option '%s': expected an http:// or "
-                "https:// URL", val, key);
+  if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
+    /* A URL may carry user:password@; quote only what follows the '@'. */
+    const char *at = strrchr(val, '@');
+    return fail(err, errlen, "invalid value '%s%s' for option '%s': expected an http:// or "
+                "https:// URL", at ? "<credentials hidden>@" : "", at ? at + 1 : val, key);
+  }
   return set_string(&o->server, val) == 0 ? 0 : fail(err, errlen, "out of memory");
 }
 

@@ -55,6 +55,11 @@ static const char usage_text[] =
     "                          an address)\n"
     "  --connection-memory N   per connection for headers, URL and read\n"
     "                          buffer; longer headers get 431 (default 128k)\n"
+    "  --allowed-hosts LIST    host names (comma-separated) accepted in the\n"
+    "                          Host header besides loopback names and the\n"
+    "                          listen host; listening on loopback, any other\n"
+    "                          Host gets 403 (DNS rebinding). Requests with\n"
+    "                          an Origin header from another site get 403.\n"
     "\n"
     "Limits (sizes take k/m/g suffixes, powers of 1024):\n"
     "  --max-body-bytes N      request body as sent, else 413 (default 256m)\n"
@@ -339,7 +344,7 @@ static const char *const known_keys[] = {
     "max-label-value-length", "retention", "durability", "auth-token",
     "read-auth-token", "basic-auth", "multitenancy", "startup-check",
     "connection-timeout", "max-connections", "max-connections-per-ip",
-    "connection-memory"};
+    "connection-memory", "allowed-hosts"};
 
 static bool key_known(const char *key) {
   for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
@@ -421,6 +426,17 @@ int pyr_srv_config_set(struct pyr_srv_config *cfg, const char *key,
               "or 0", v);
       return -1;
     }
+    return 0;
+  }
+  if (strcmp(key, "allowed-hosts") == 0) {
+    size_t n = strlen(v);
+    if (n >= sizeof(cfg->allowed_hosts) || strpbrk(v, "/:[]@ \t") != NULL) {
+      pyr_errf(err, errlen,
+               "bad --allowed-hosts '%.100s': comma-separated host names, no ports",
+               v);
+      return -1;
+    }
+    memcpy(cfg->allowed_hosts, v, n + 1);
     return 0;
   }
   if (strcmp(key, "durability") == 0) {

@@ -70,6 +70,10 @@ struct pyr_srv_config {
   unsigned max_connections_per_ip; /* 0 = no per-address limit */
   uint64_t connection_memory;      /* per connection: headers, URL, buffer */
 
+  /* Browser-borne requests (server/origin.h): extra names accepted in the
+   * Host header; "" = loopback names only when listening on loopback. */
+  char allowed_hosts[PYR_SRV_HOST_MAX * 4];
+
   pyr_auth auth;
   char config_file[PYR_SRV_PATH_MAX]; /* "" when none */
 };

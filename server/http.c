@@ -58,6 +58,7 @@
 #include "ingest.h"
 #include "ingest_pool.h"
 #include "metrics.h"
+#include "origin.h"
 #include "query.h"
 #include "store.h"
 #include "ui.h" /* web UI hook (issue 6), see route_request */
@@ -111,6 +112,7 @@ struct req {
   bool drain;         /* rejected before the body: drop it, then answer */
   uint64_t discarded; /* bytes dropped */
   char tenant[PYR_TENANT_MAX + 1];
+  char why[320];      /* admit()'s refusal message when it quotes the client */
   char *name, *from, *until, *format, *sample_rate, *spy_name;
   char *content_type, *content_encoding;
   pyr_ingest_result res;
@@ -186,6 +188,10 @@ static enum MHD_Result respond(struct pyr_srv_http *h,
     goto out;
   if (allow != NULL &&
       MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)
+    goto out;
+  /* Every API answer is data: never let a browser sniff it into HTML. */
+  if (MHD_add_response_header(resp, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff") !=
+      MHD_YES)
     goto out;
   if (www_auth != NULL &&
       MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -458,6 +464,14 @@ static enum MHD_Result reject_early(struct pyr_srv_http *h, struct req *q,
 static unsigned admit(struct pyr_srv_http *h, struct req *q, enum pyr_auth_need need,
                       const char **why) {
   struct MHD_Connection *conn = q->conn;
+  const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+  if (pyr_origin_check_host(h->cfg->listen_host, h->cfg->allowed_hosts, host, q->why,
+                            sizeof(q->why)) != 0 ||
+      pyr_origin_check_origin(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+                              host, q->why, sizeof(q->why)) != 0) {
+    *why = q->why;
+    return 403;
+  }
   int a = pyr_auth_check(&h->cfg->auth,
                          MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
                          need, why);

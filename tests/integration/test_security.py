@@ -33,8 +33,8 @@ Cases (each needs only loopback, temp dirs and, for the agent cases, JDK 17):
   names come back verbatim inside JSON strings; the UI page and scripts
   carry CSP (no inline script, trusted types), nosniff and frame denial,
   and the served scripts use no HTML-string sinks; no CORS headers.
-  Measured, not asserted (open findings in docs/security.md): nosniff on
-  JSON APIs, a cross-origin text/plain POST /ingest, a foreign Host.
+  JSON APIs send nosniff; a cross-origin POST /ingest and a foreign Host
+  (DNS rebinding) get 403, the server's own origin and loopback names 200.
 * limits: every configurable input limit, exceeded, gives the documented
   4xx with a JSON {"code","message"} body.  The label limits fail today
   (500 "out of memory", docs/security.md finding 7) until server/ingest.c
@@ -599,7 +599,8 @@ def case_ui(ck: it.Checks) -> None:
         st, hdrs, body = srv.get("/nope<script>alert(7)</script>")
         ck.check(st == 404 and hdrs.get("content-type", "").startswith("application/json"),
                  "404 with reflected path is application/json", f"{st} {hdrs.get('content-type')}")
-        ck.measure("JSON API X-Content-Type-Options", hdrs.get("x-content-type-options", "(absent)"))
+        ck.check(hdrs.get("x-content-type-options") == "nosniff", "JSON API answers carry X-Content-Type-Options: nosniff",
+                 hdrs.get("x-content-type-options", "(absent)"))
         # The UI page and its scripts.
         st, hdrs, page = srv.get("/")
         csp = hdrs.get("content-security-policy", "")
@@ -629,14 +630,24 @@ def case_ui(ck: it.Checks) -> None:
             for imp in re.findall(rb"""(?:from|import)\s*['"](\.[^'"]+)['"]""", js):
                 todo.append(urllib.parse.urljoin(base, imp.decode()))
         ck.measure("UI scripts checked", len(seen))
-        # Browser-borne requests (docs/security.md section 6, findings 8 and 9):
-        # a cross-site "simple" POST (no preflight) and a foreign Host header
-        # (what a DNS-rebinding page sends) are not refused today.
-        st, _, _ = srv.post(f"/ingest?{q({'name': 'csrfapp', 'from': str(now - 20), 'until': str(now - 10)})}",
-                            b"main;csrf 1", {"Origin": "http://evil.example", "Content-Type": "text/plain"})
-        ck.measure("cross-origin text/plain POST /ingest (Origin: http://evil.example)", st)
-        st, _, _ = srv.get(f"/pyroscope/label-values?{q({'label': 'service_name'})}", {"Host": "evil.example:4040"})
-        ck.measure("query with Host: evil.example:4040", st)
+        # Browser-borne requests (docs/security.md, findings 8 and 9): a
+        # cross-site "simple" POST (no preflight) and a foreign Host header
+        # (what a DNS-rebinding page sends) are refused with 403 JSON, while
+        # the same requests from the server's own origin still work.
+        st, hdrs, body = srv.post(f"/ingest?{q({'name': 'csrfapp', 'from': str(now - 20), 'until': str(now - 10)})}",
+                                  b"main;csrf 1", {"Origin": "http://evil.example", "Content-Type": "text/plain"})
+        ck.check(st == 403 and b"cross-origin" in body, "cross-origin POST /ingest (Origin: http://evil.example) -> 403",
+                 f"{st} {body[:120]!r}")
+        st, _, body = srv.get(f"/pyroscope/label-values?{q({'label': 'service_name'})}")
+        ck.check(st == 200 and b"csrfapp" not in body, "and nothing of it was stored", f"{st} {body[:120]!r}")
+        st, hdrs, body = srv.get(f"/pyroscope/label-values?{q({'label': 'service_name'})}", {"Host": "evil.example:4040"})
+        ck.check(st == 403 and b"DNS rebinding" in body, "query with Host: evil.example:4040 -> 403", f"{st} {body[:120]!r}")
+        own = f"http://127.0.0.1:{srv.port}"
+        st, _, _ = srv.post(f"/ingest?{q({'name': 'sameorigin', 'from': str(now - 20), 'until': str(now - 10)})}",
+                            b"main;ok 1", {"Origin": own, "Content-Type": "text/plain"})
+        ck.check(st == 200, "same-origin POST (the UI's own origin) -> 200", str(st))
+        st, _, _ = srv.get(f"/pyroscope/label-values?{q({'label': 'service_name'})}", {"Host": f"localhost:{srv.port}"})
+        ck.check(st == 200, "Host: localhost -> 200", str(st))
         st, hdrs, _ = srv.get(f"/pyroscope/label-values?{q({'label': 'service_name'})}", {"Origin": "http://evil.example"})
         ck.check("access-control-allow-origin" not in hdrs, "no CORS header: other origins cannot read answers",
                  str({k: v for k, v in hdrs.items() if k.startswith("access-control")}))

@@ -133,6 +133,18 @@ static void test_errors_name_the_key(void **state) {
   expect_error("upload=100ms", "upload");
 }
 
+/* A mistyped server URL is quoted in the error, but never its password. */
+static void test_server_error_hides_credentials(void **state) {
+  (void)state;
+  pyr_options o;
+  char err[256] = "";
+  assert_int_equal(pyr_options_parse(&o, "server=htp://bob:s3cret@host:4040", env, err,
+                                     sizeof(err)), -1);
+  assert_non_null(strstr(err, "host:4040"));
+  assert_null(strstr(err, "s3cret"));
+  assert_null(strstr(err, "bob"));
+}
+
 static void test_precedence(void **state) {
   pyr_options o;
   char err[256];
@@ -236,6 +248,7 @@ int main(void) {
       cmocka_unit_test_setup(test_all_keys, setup),
       cmocka_unit_test_setup(test_units, setup),
       cmocka_unit_test_setup(test_errors_name_the_key, setup),
+      cmocka_unit_test_setup(test_server_error_hides_credentials, setup),
       cmocka_unit_test_setup(test_precedence, setup),
       cmocka_unit_test_setup(test_bad_env_is_reported_with_its_name, setup),
       cmocka_unit_test_setup(test_app_with_labels, setup),
