@@ -377,10 +377,10 @@ def part_slowloris(c, rng):
             except OSError:
                 continue
             if i % 2:
-                s.send(b"POST /ingest?name=slow&format=folded HTTP/1.1\r\nHost: x\r\n"
+                s.send(b"POST /ingest?name=slow&format=folded HTTP/1.1\r\nHost: localhost\r\n"
                        b"Content-Length: 100000\r\n\r\n")
             else:
-                s.send(b"GET /ready HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                s.send(b"GET /ready HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
             socks.append(s)
 
         def drip():
@@ -411,8 +411,8 @@ def part_slowloris(c, rng):
         # (b) Stalled connections (headers or body half sent) are closed
         #     after the idle timeout.
         stalled = []
-        for req in (b"GET /ready HTTP/1.1\r\nHost: x\r\n",
-                    b"POST /ingest?name=x HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nab"):
+        for req in (b"GET /ready HTTP/1.1\r\nHost: localhost\r\n",
+                    b"POST /ingest?name=x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 50\r\n\r\nab"):
             s = attacker_socket(srv.port, "127.0.0.3")
             s.send(req)
             stalled.append(s)
@@ -432,7 +432,7 @@ def part_slowloris(c, rng):
         c.check(st == 413, f"slowloris: chunked body over --max-body-bytes -> {st}")
         # A client that waits for 100-continue gets the 413 before sending.
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-        s.sendall(b"POST /ingest?name=big&format=folded HTTP/1.1\r\nHost: x\r\n"
+        s.sendall(b"POST /ingest?name=big&format=folded HTTP/1.1\r\nHost: localhost\r\n"
                   b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % len(big))
         status = s.recv(64).split(b"\r\n")[0]
         s.close()

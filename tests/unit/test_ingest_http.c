@@ -63,7 +63,7 @@ static int simple(uint16_t port, const char *method, const char *path,
   char req[4096];
   int status;
   int n = snprintf(req, sizeof(req),
-                   "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s"
+                   "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s"
                    "Content-Length: %zu\r\n\r\n%s",
                    method, path, extra_headers ? extra_headers : "",
                    body ? strlen(body) : 0, body ? body : "");
@@ -118,7 +118,7 @@ static void test_lifecycle(void **state) {
                           "a;b 1\n", NULL), 200);
 
   /* Chunked body. */
-  const char *chunked = "POST /ingest?name=chunky HTTP/1.1\r\nHost: x\r\n"
+  const char *chunked = "POST /ingest?name=chunky HTTP/1.1\r\nHost: localhost\r\n"
                         "Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
                         "4\r\na;b \r\n3\r\n12\n\r\n0\r\n\r\n";
   int status;
@@ -134,7 +134,7 @@ static void test_lifecycle(void **state) {
   /* Oversized without Expect: drained, then 413. */
   size_t big = 100000;
   char *req = malloc(big + 256);
-  int n = snprintf(req, 256, "POST /ingest?name=big HTTP/1.1\r\nHost: x\r\n"
+  int n = snprintf(req, 256, "POST /ingest?name=big HTTP/1.1\r\nHost: localhost\r\n"
                              "Connection: close\r\nContent-Length: %zu\r\n\r\n", big);
   memset(req + n, 'x', big);
   text = roundtrip(port, req, (size_t)n + big, &status);
@@ -142,7 +142,7 @@ static void test_lifecycle(void **state) {
   assert_non_null(strstr(text, "--max-body-bytes"));
   free(text);
   /* Oversized chunked. */
-  n = snprintf(req, 256, "POST /ingest?name=big HTTP/1.1\r\nHost: x\r\n"
+  n = snprintf(req, 256, "POST /ingest?name=big HTTP/1.1\r\nHost: localhost\r\n"
                          "Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "%zx\r\n", big);
   memset(req + n, 'y', big);

@@ -197,12 +197,13 @@ static void test_validation_and_relabel(void **state) {
   char err[256] = "";
   pyr_series_opts o = {0};
 
+  /* EINVAL, not -1 (PYR_PROF_ENOMEM): the HTTP layer turns it into a 4xx. */
   /* A dynamic label with a bad name fails the whole upload. */
   pyr_prof *p = mem_prof();
   add(p, "x", lset(p, "bad-name", "v", NULL, NULL), 1, 1);
   base_labels(&base);
   pyr_ingest_batch *b = pyr_ingest_batch_new();
-  assert_int_equal(pyr_ingest_batch_add(b, p, &base, &o, &LIM, err, sizeof(err)), -1);
+  assert_int_equal(pyr_ingest_batch_add(b, p, &base, &o, &LIM, err, sizeof(err)), PYR_PROF_EINVAL);
   assert_non_null(strstr(err, "invalid label name 'bad-name'"));
   pyr_ingest_batch_free(b);
   pyr_prof_free(p);
@@ -212,7 +213,7 @@ static void test_validation_and_relabel(void **state) {
   add(p, "x", 0, 1, 1);
   pyr_label_limits tight = {3, 1024, 2048}; /* 4 needed */
   b = pyr_ingest_batch_new();
-  assert_int_equal(pyr_ingest_batch_add(b, p, &base, &o, &tight, err, sizeof(err)), -1);
+  assert_int_equal(pyr_ingest_batch_add(b, p, &base, &o, &tight, err, sizeof(err)), PYR_PROF_EINVAL);
   assert_non_null(strstr(err, "too many labels"));
   pyr_ingest_batch_free(b);
   pyr_prof_free(p);
