@@ -307,6 +307,9 @@ static void *sender_main(void *arg) {
   pyr_upload u;
   struct timespec cpu;
   (void)arg;
+  /* Named like the agent's other threads, so ps/top, jcmd and the overhead
+   * harness can attribute its CPU time to Pyrite. */
+  pthread_setname_np(pthread_self(), "pyrite-send");
   if (curl) {
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* never SIGALRM inside a JVM */
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);

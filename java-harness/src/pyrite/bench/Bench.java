@@ -32,6 +32,20 @@ import java.util.zip.CRC32;
  * the pools of a server that wait for work, the case where wall-clock sampling
  * must not signal idle threads over and over.
  *
+ * <p>{@code --contend} (lock-heavy workload) makes every operation also take shared
+ * monitors: 64 times per operation a worker enters one of 4 shared objects and does a
+ * little arithmetic inside, so with more workers than cores the monitors are contended;
+ * every 256th operation a worker holds its monitor for 12 ms (sleeping inside it), so
+ * some waits exceed a 10 ms lock threshold, as a slow critical section in a service does.
+ *
+ * <p>{@code --rate R} (default 0 = as fast as possible) paces each worker at R operations
+ * per second (parking between them): with {@code --idle-threads} this makes the "mostly
+ * idle" workload, where ops per CPU-second shows what a profiler costs a quiet JVM.
+ *
+ * <p>{@code --wait-stdin}: after printing the result line, wait for a line (or EOF) on
+ * standard input before exiting, so a harness can read /proc/&lt;pid&gt; (peak RSS, the
+ * profiler threads' CPU time) while the JVM and its agent are still alive.
+ *
  * <p>After {@code --warmup W} seconds (JIT compilation, agent start-up) the
  * benchmark measures for {@code --seconds S} and prints, on one line:
  * <pre>ops=&lt;n&gt; cpu_ns=&lt;n&gt; wall_ns=&lt;n&gt; alloc_bytes=&lt;n&gt; threads=.. seconds=.. warmup=.. depth=.. alloc_kb=..
@@ -49,10 +63,14 @@ import java.util.zip.CRC32;
  */
 public final class Bench {
     static volatile boolean stop;
+    static final Object[] LOCKS = {new Object(), new Object(), new Object(), new Object()};
+    static final long[] SHARED_COUNTER = new long[1];
 
     static final class Worker extends Thread {
         final int depth;
         final int allocKb;
+        final boolean contend;
+        final long periodNs;
         volatile long ops;
         long checksum;
         // per-thread state reused across operations
@@ -63,10 +81,12 @@ public final class Bench {
         int ringPos;
         long seed;
 
-        Worker(int index, int depth, int allocKb) {
+        Worker(int index, int depth, int allocKb, boolean contend, double rate) {
             super("bench-" + index);
             this.depth = depth;
             this.allocKb = allocKb;
+            this.contend = contend;
+            this.periodNs = rate > 0 ? (long) (1e9 / rate) : 0;
             this.seed = 0x9E3779B97F4A7C15L * (index + 1);
             setDaemon(true);
         }
@@ -75,9 +95,16 @@ public final class Bench {
         public void run() {
             long n = 0;
             long acc = 0;
+            long next = System.nanoTime();
             while (!stop) {
                 acc += operation();
                 ops = ++n;
+                if (periodNs > 0) {
+                    // Fixed schedule; if we fall behind, do not burst to catch up.
+                    next = Math.max(next + periodNs, System.nanoTime() - periodNs);
+                    long wait = next - System.nanoTime();
+                    if (wait > 0) LockSupport.parkNanos(wait);
+                }
             }
             checksum = acc;
         }
@@ -88,6 +115,31 @@ public final class Bench {
             r += collections(64);
             r ^= recurse(depth, seed);
             if (allocKb > 0) r += allocating(allocKb * 1024);
+            if (contend) r += locking();
+            return r;
+        }
+
+        long lockOps;
+
+        /** 64 short critical sections on shared monitors; rarely a 12 ms one. */
+        long locking() {
+            long r = 0;
+            for (int i = 0; i < 64; i++) {
+                Object m = LOCKS[(int) ((seed >>> 7) + i) & (LOCKS.length - 1)];
+                synchronized (m) {
+                    r += arithmetic(40);
+                    SHARED_COUNTER[0]++;
+                }
+            }
+            if ((++lockOps & 255) == 0) {
+                synchronized (LOCKS[(int) lockOps & (LOCKS.length - 1)]) {
+                    try {
+                        Thread.sleep(12);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }
             return r;
         }
 
@@ -253,13 +305,16 @@ public final class Bench {
         }
     }
 
-    public static void main(String[] args) throws InterruptedException {
+    public static void main(String[] args) throws InterruptedException, java.io.IOException {
         int threads = 2;
         double seconds = 10;
         double warmup = 3;
         int depth = 40;
         int allocKb = 0;
         int idleThreads = 0;
+        boolean contend = false;
+        double rate = 0;
+        boolean waitStdin = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--threads": threads = Integer.parseInt(args[++i]); break;
@@ -268,9 +323,12 @@ public final class Bench {
                 case "--depth": depth = Integer.parseInt(args[++i]); break;
                 case "--alloc-kb": allocKb = Integer.parseInt(args[++i]); break;
                 case "--idle-threads": idleThreads = Integer.parseInt(args[++i]); break;
+                case "--contend": contend = true; break;
+                case "--rate": rate = Double.parseDouble(args[++i]); break;
+                case "--wait-stdin": waitStdin = true; break;
                 default:
                     System.err.println("usage: Bench [--threads N] [--seconds S] [--warmup S] [--depth D]"
-                            + " [--alloc-kb K] [--idle-threads M]");
+                            + " [--alloc-kb K] [--idle-threads M] [--contend] [--rate R] [--wait-stdin]");
                     System.exit(2);
             }
         }
@@ -279,7 +337,7 @@ public final class Bench {
         }
         Worker[] ws = new Worker[threads];
         for (int i = 0; i < threads; i++) {
-            ws[i] = new Worker(i, depth, allocKb);
+            ws[i] = new Worker(i, depth, allocKb, contend, rate);
             ws[i].start();
         }
         Thread.sleep((long) (warmup * 1000));
@@ -303,6 +361,12 @@ public final class Bench {
                 + " alloc_bytes=" + allocBytes
                 + " threads=" + threads + " seconds=" + seconds + " warmup=" + warmup + " depth=" + depth
                 + " alloc_kb=" + allocKb + " idle_threads=" + idleThreads + " idle_wakeups=" + IDLE_WAKEUPS.get()
+                + " contend=" + contend + " rate=" + rate
                 + " cpu_total_ns=" + cpu1 + " checksum=" + Long.toHexString(checksum));
+        System.out.flush();
+        if (waitStdin) {
+            // The harness samples /proc/<pid> now, then writes a line (or closes stdin).
+            System.in.read();
+        }
     }
 }
