@@ -167,6 +167,12 @@ struct disp_ctx {
 static void disp_cb(void *vctx, const char *name, size_t nlen, const char *val,
                     size_t vlen) {
   struct disp_ctx *c = vctx;
+  /* The part's names are C strings: a NUL in the header ends the value, so
+   * "filename=\0x" is an empty filename (not a file part), as the header
+   * comment promises (found by tests/fuzz/fuzz_multipart.c). */
+  const char *nul = memchr(val, '\0', vlen);
+  if (nul != NULL)
+    vlen = (size_t)(nul - val);
   if (ieq(name, nlen, "name")) {
     copy_trunc(c->p->name, sizeof(c->p->name), val, vlen);
     c->has_name = vlen > 0;

@@ -496,8 +496,10 @@ static int get_int(dec *d, json_t *v, bool is_signed, int64_t *si, uint64_t *ui)
     double x = json_real_value(v);
     if (x != floor(x) || fabs(x) > 9.2e18 || (!is_signed && x < 0))
       return derr(d, "expected an integer, got %g", x);
+    /* Via int64: converting a negative double to uint64 is UB (found by
+     * tests/fuzz/fuzz_protojson.c with {"end":-6.0}). */
     *si = (int64_t)x;
-    *ui = (uint64_t)x;
+    *ui = (uint64_t)*si;
     return 0;
   }
   if (json_is_string(v)) {

@@ -195,7 +195,9 @@ int pyr_time_parse(const char *s, int64_t now_ns, int64_t *out_ns) {
       int64_t y = digits(buf, 4), m = digits(buf + 4, 2), d = digits(buf + 6, 2);
       if (y > 1900 && m >= 1 && m <= 12 && d >= 1 &&
           d <= (int64_t)days_in_month(y, (unsigned)m)) {
-        *out_ns = days_from_civil(y, (unsigned)m, (unsigned)d) * 86400 * NS_PER_S;
+        /* Years past 2262 overflow int64 ns: saturate (found by
+         * tests/fuzz/fuzz_timeparse.c, "24240126" was signed overflow). */
+        *out_ns = sat_mul(days_from_civil(y, (unsigned)m, (unsigned)d) * 86400, NS_PER_S);
         return 0;
       }
     }

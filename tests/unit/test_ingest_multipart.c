@@ -99,6 +99,21 @@ static void test_file_rule_and_forms(void **state) {
   p = pyr_mp_file(&f, "a\"b");
   assert_non_null(p);
   assert_int_equal(p->len, 0);
+
+  /* A NUL ends a header value (fuzz regression, tests/fuzz/regressions/
+   * multipart/): "filename=\0..." is an empty filename, not a file part,
+   * and "name=jfr\0x" is the name "jfr". */
+  static const char nul_body[] =
+      "--q\r\nContent-Disposition: form-data; name=jfr\0x; filename=\0abc\r\n\r\n"
+      "data\r\n--q--\r\n";
+  assert_int_equal(parse(nul_body, sizeof(nul_body) - 1, "multipart/form-data; boundary=q",
+                         &f, err),
+                   0);
+  assert_int_equal(f.n, 1);
+  assert_false(f.parts[0].is_file);
+  assert_string_equal(f.parts[0].filename, "");
+  assert_null(pyr_mp_file(&f, "jfr"));
+  assert_non_null(pyr_mp_any(&f, "jfr"));
 }
 
 static void test_boundary_in_content(void **state) {

@@ -48,6 +48,11 @@ static void test_dates(void **state) {
   assert_true(tp("17000000") == INT64_C(17000000) * S);
   assert_true(tp("20241301") == INT64_C(20241301) * S);
   assert_true(tp("18991231") == INT64_C(18991231) * S); /* year <= 1900 */
+  /* Dates past 2262-04-11 do not fit int64 ns: saturated, not signed
+   * overflow (fuzz regression, tests/fuzz/regressions/timeparse/). */
+  assert_true(tp("22620411") == INT64_C(9223286400) * S);
+  assert_true(tp("24240126") == INT64_MAX);
+  assert_true(tp("99991231") == INT64_MAX);
 }
 
 static void test_relative(void **state) {

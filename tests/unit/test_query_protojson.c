@@ -120,6 +120,19 @@ static void test_select_series_request(void **state) {
   protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
+/* A negative integral real for an int64 field (fuzz regression,
+ * tests/fuzz/regressions/protojson/: was a double -> uint64 conversion,
+ * UB that UBSan reports in the ASan build). */
+static void test_negative_real(void **state) {
+  (void)state;
+  Querier__V1__SelectMergeStacktracesRequest *r = (void *)from_json(
+      &querier__v1__select_merge_stacktraces_request__descriptor,
+      "{\"start\":-6.0,\"end\":-9000000000000000000.0}");
+  assert_true(r->start == -6);
+  assert_true(r->end == INT64_C(-9000000000000000000));
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
 static void test_errors(void **state) {
   (void)state;
   const ProtobufCMessageDescriptor *d = &querier__v1__select_merge_stacktraces_request__descriptor;
@@ -268,7 +281,8 @@ static void test_writer(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_names),           cmocka_unit_test(test_request_both_spellings),
-      cmocka_unit_test(test_select_series_request), cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_select_series_request), cmocka_unit_test(test_negative_real),
+      cmocka_unit_test(test_errors),
       cmocka_unit_test(test_response_output), cmocka_unit_test(test_roundtrip),
       cmocka_unit_test(test_writer),
   };
