@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "labels.pb-c.h"
+#include "pb_budget.h"
 
 enum pslot {
   PS_BLOCK,
@@ -141,6 +142,8 @@ struct conv {
   size_t nmethods;
 
   Pyrite__Labels__LabelsSnapshot *snap;
+  pyr_pb_budget snap_budget;      /* what unpacking snap may allocate */
+  ProtobufCAllocator snap_alloc;  /* draws on snap_budget; frees snap */
   struct ctx_ent *ctxs;
   size_t nctxs;
   struct str_ent *strs;
@@ -279,12 +282,26 @@ static int cmp_str(const void *a, const void *b) {
 
 /* Unpacks the snapshot and builds sorted indexes (a repeated map key keeps
  * its last value, as protobuf map semantics say). */
-static int load_labels(struct conv *cv, const uint8_t *pb, size_t len, char *err,
+static int load_labels(struct conv *cv, const uint8_t *pb, size_t len, size_t cap, char *err,
                        size_t errlen) {
   if (pb == NULL || len == 0)
     return PYR_JFR_OK;
-  cv->snap = pyrite__labels__labels_snapshot__unpack(NULL, len, pb);
+  /* A hostile snapshot of tiny empty entries unpacks to ~30x its size (a
+   * message struct and an array slot per 2 wire bytes); real ones stay far
+   * below that.  64x + 64 KiB admits every legitimate snapshot, and the
+   * absolute cap bounds one upload whatever --max-decompressed-bytes is. */
+  cv->snap_budget.used = 0;
+  cv->snap_budget.refused = 0;
+  cv->snap_budget.max = len < cap / 64 ? len * 64 + 65536 : cap;
+  if (cv->snap_budget.max > cap)
+    cv->snap_budget.max = cap;
+  cv->snap_alloc = (ProtobufCAllocator)PYR_PB_BUDGET_ALLOCATOR(&cv->snap_budget);
+  cv->snap = pyrite__labels__labels_snapshot__unpack(&cv->snap_alloc, len, pb);
   if (cv->snap == NULL) {
+    if (cv->snap_budget.refused) {
+      snprintf(err, errlen, "labels: LabelsSnapshot too large to decode");
+      return PYR_JFR_ELIMIT;
+    }
     snprintf(err, errlen, "labels: not a valid LabelsSnapshot protobuf");
     return PYR_JFR_EINVAL;
   }
@@ -658,7 +675,9 @@ int pyr_jfr_to_profiles(const uint8_t *jfr, size_t len, const uint8_t *labels_pb
     labels_pb = labels_raw;
     labels_len = labels_raw_len;
   }
-  rc = load_labels(&cv, labels_pb, labels_len, err, errlen);
+  rc = load_labels(&cv, labels_pb, labels_len,
+                   cv.o->max_labels_alloc ? cv.o->max_labels_alloc : PYR_JFR_LABELS_ALLOC_MAX, err,
+                   errlen);
   if (rc != PYR_JFR_OK)
     goto out;
 
@@ -695,7 +714,7 @@ out:
   free(cv.ctxs);
   free(cv.strs);
   if (cv.snap)
-    pyrite__labels__labels_snapshot__free_unpacked(cv.snap, NULL);
+    pyrite__labels__labels_snapshot__free_unpacked(cv.snap, &cv.snap_alloc);
   free(jfr_raw);
   free(labels_raw);
   return rc;

@@ -26,7 +26,12 @@ typedef struct pyr_jfr_convert_opts {
   const pyr_jfrp_limits *jfr_limits;  /* NULL: pyr_jfrp_default_limits */
   /* Stamped on every profile (pyr_prof_set_time); 0 = unknown. */
   int64_t time_nanos, duration_nanos;
+  /* Most bytes decoding the LabelsSnapshot may allocate: 64x its size +
+   * 64 KiB, at most this (0 = PYR_JFR_LABELS_ALLOC_MAX).  Over it: ELIMIT. */
+  size_t max_labels_alloc;
 } pyr_jfr_convert_opts;
+
+#define PYR_JFR_LABELS_ALLOC_MAX ((size_t)128 << 20)
 
 #define PYR_JFR_OK 0
 #define PYR_JFR_EINVAL (-1) /* malformed JFR or labels */

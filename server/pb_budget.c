@@ -11,8 +11,10 @@
 
 void *pyr_pb_budget_alloc(void *data, size_t size) {
   pyr_pb_budget *b = data;
-  if (size > b->max - b->used || size > SIZE_MAX - 16)
+  if (size > b->max - b->used || size > SIZE_MAX - 16) {
+    b->refused = 1;
     return NULL;
+  }
   size_t *p = malloc(size + 16);
   if (p == NULL)
     return NULL;

@@ -14,6 +14,9 @@
 
 typedef struct pyr_pb_budget {
   size_t used, max; /* bytes currently allocated, and the cap */
+  int refused;      /* set once an allocation was refused for the cap: a
+                     * failed unpack was "too large", not "malformed"
+                     * (protobuf-c frees what it had before returning) */
 } pyr_pb_budget;
 
 void *pyr_pb_budget_alloc(void *budget, size_t size);

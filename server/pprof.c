@@ -403,7 +403,7 @@ int pyr_pprof_decode(const uint8_t *buf, size_t len, const pyr_pprof_opts *o,
 
   Google__V1__Profile *pb = google__v1__profile__unpack(&alloc, len, buf);
   if (pb == NULL) {
-    if (bud.used + 1024 >= bud.max) {
+    if (bud.refused || bud.used + 1024 >= bud.max) {
       pyr_errf(err, errlen, "pprof: message too large to decode");
       rc = PYR_PROF_ELIMIT;
     } else {

@@ -100,6 +100,10 @@ static int decode_proto(const unsigned char *body, size_t len, struct preq *q,
                         Push__V1__PushRequest **pbout, ProtobufCAllocator *al,
                         pyr_ingest_result *r) {
   Push__V1__PushRequest *pb = push__v1__push_request__unpack(al, len, body);
+  if (pb == NULL && ((pyr_pb_budget *)al->allocator_data)->refused) {
+    fail(r, 413, "PushRequest too large to decode");
+    return -1;
+  }
   if (pb == NULL) {
     fail(r, 400, "invalid PushRequest protobuf");
     r->parse_error = true;
@@ -344,7 +348,7 @@ void pyr_ingest_push(const pyr_ingest_env *env, const char *tenant,
   const unsigned char *data = body;
   size_t dlen = len;
   Push__V1__PushRequest *pb = NULL;
-  pyr_pb_budget bud = {0, 0};
+  pyr_pb_budget bud = {0, 0, 0};
   ProtobufCAllocator al = PYR_PB_BUDGET_ALLOCATOR(&bud);
   pyr_ingest_batch *b = NULL;
   pyr_prof_list profs = {0};

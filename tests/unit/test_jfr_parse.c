@@ -963,6 +963,27 @@ static void test_labels_and_gzip(void **state) {
   static const uint8_t bad[] = {0x0a, 0x7f, 0x01};
   assert_int_equal(convert(&f, bad, sizeof(bad), 100, &l, ev, err), PYR_JFR_EINVAL);
   assert_non_null(strstr(err, "labels"));
+  /* A hostile snapshot of empty map entries (2 wire bytes each, ~30x that
+   * once unpacked) hits the decode budget: ELIMIT, "too large", not a crash
+   * or an unbounded allocation. */
+  size_t nh = 64 * 1024;
+  uint8_t *hostile = malloc(nh);
+  assert_non_null(hostile);
+  for (size_t i = 0; i < nh; i += 2) {
+    hostile[i] = 0x0a;
+    hostile[i + 1] = 0x00;
+  }
+  pyr_jfr_convert_opts tight = {0};
+  tight.sample_rate = 100;
+  tight.max_labels_alloc = 1u << 20;
+  assert_int_equal(pyr_jfr_to_profiles(f.d, f.n, hostile, nh, &tight, &l, ev, 64, err, 512),
+                   PYR_JFR_ELIMIT);
+  assert_non_null(strstr(err, "too large"));
+  assert_int_equal(l.n, 0);
+  /* The same bytes fit the default budget (64x + 64 KiB): decoded, kept. */
+  assert_int_equal(convert(&f, hostile, nh, 100, &l, ev, err), PYR_JFR_OK);
+  pyr_prof_list_free(&l);
+  free(hostile);
   /* a corrupt gzip stream is an error */
   gz.d[gz.n / 2] ^= 0x55;
   gz.n -= 8;
