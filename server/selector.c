@@ -305,7 +305,13 @@ int pyr_selector_parse(const char *s, size_t len, pyr_selector *out, char *err,
       size_t b = sc.i;
       while (sc.i < len && is_name_char(s[sc.i]))
         sc.i++;
-      name = strndup(s + b, sc.i - b);
+      /* Not strndup: s need not be NUL-terminated, and strndup may look
+       * past n for the terminator (ASan's strict_string_checks flags it). */
+      name = malloc(sc.i - b + 1);
+      if (name != NULL) {
+        memcpy(name, s + b, sc.i - b);
+        name[sc.i - b] = '\0';
+      }
       if (name == NULL) {
         rc = -2;
         goto out;

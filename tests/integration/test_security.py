@@ -542,11 +542,15 @@ def case_bind(ck: it.Checks) -> None:
         socks: List[Tuple[str, int]] = []
         text = b""
         while time.time() < deadline and proc.poll() is None:
-            socks = listening(proc.pid)
             with open(logp, "rb") as f:
                 text = f.read()
-            if socks and b"listening on" in text:
-                break
+            # Read the sockets only once pyrited said it listens: before
+            # `unshare` has entered the new namespace, /proc/PID/net/tcp is
+            # the host's table (e.g. another service's 0.0.0.0 port).
+            if b"listening on" in text:
+                socks = listening(proc.pid)
+                if socks:
+                    break
             time.sleep(0.05)
         ck.check(b"listening on http://127.0.0.1:4040/" in text, "start-up line says 127.0.0.1:4040",
                  text[:200].decode(errors="replace"))
