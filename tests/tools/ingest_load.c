@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "synth/http_pump.h"
 #include "synth/jfr_payload.h"
 
 #define MAX_CONNS 4096
@@ -152,55 +153,14 @@ static const char TAIL[] = "\r\n0\r\n\r\n";
 
 /* Writes as much of the request as the socket takes: 1 done, 0 again, -1. */
 static int pump_write(struct conn *c) {
-  size_t total = c->head_len + G.body_len + sizeof(TAIL) - 1;
-  while (c->sent < total) {
-    const char *p;
-    size_t n;
-    if (c->sent < c->head_len) {
-      p = c->head + c->sent;
-      n = c->head_len - c->sent;
-    } else if (c->sent < c->head_len + G.body_len) {
-      p = (const char *)G.body + (c->sent - c->head_len);
-      n = G.body_len - (c->sent - c->head_len);
-    } else {
-      size_t off = c->sent - c->head_len - G.body_len;
-      p = TAIL + off;
-      n = sizeof(TAIL) - 1 - off;
-    }
-    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
-    if (w < 0)
-      return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-    c->sent += (size_t)w;
-  }
-  return 1;
+  const void *parts[] = {c->head, G.body, TAIL};
+  const size_t lens[] = {c->head_len, G.body_len, sizeof(TAIL) - 1};
+  return pyr_pump_send(c->fd, parts, lens, 3, &c->sent);
 }
 
 /* Reads the response: 1 complete (status in *status), 0 again, -1 error. */
 static int pump_read(struct conn *c, int *status, bool *close_after) {
-  for (;;) {
-    if (c->rlen >= sizeof(c->resp) - 1)
-      return -1;
-    ssize_t r = recv(c->fd, c->resp + c->rlen, sizeof(c->resp) - 1 - c->rlen, 0);
-    if (r == 0)
-      return -1;
-    if (r < 0)
-      return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-    c->rlen += (size_t)r;
-    c->resp[c->rlen] = '\0';
-    char *eoh = strstr(c->resp, "\r\n\r\n");
-    if (eoh == NULL)
-      continue;
-    *status = atoi(c->resp + 9);
-    size_t clen = 0;
-    char *cl = strcasestr(c->resp, "\r\nContent-Length:");
-    if (cl != NULL && cl < eoh)
-      clen = strtoul(cl + 17, NULL, 10);
-    char *co = strcasestr(c->resp, "\r\nConnection: close");
-    *close_after = co != NULL && co < eoh;
-    size_t have = c->rlen - (size_t)(eoh + 4 - c->resp);
-    if (have >= clen)
-      return 1;
-  }
+  return pyr_pump_recv(c->fd, c->resp, sizeof(c->resp), &c->rlen, status, close_after);
 }
 
 static void record(struct loop *L, uint64_t ns, int status) {

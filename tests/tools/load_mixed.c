@@ -58,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "synth/http_pump.h"
 #include "synth/jfr_payload.h"
 
 #define MAX_CONNS 1024
@@ -185,51 +186,14 @@ static void prepare(struct conn *c, uint64_t slot) {
 }
 
 static int pump_write(struct conn *c) {
-  size_t total = c->head_len + G.body_len;
-  while (c->sent < total) {
-    const char *p;
-    size_t n;
-    if (c->sent < c->head_len) {
-      p = c->head + c->sent;
-      n = c->head_len - c->sent;
-    } else {
-      p = (const char *)G.body + (c->sent - c->head_len);
-      n = total - c->sent;
-    }
-    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w < 0)
-      return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-    c->sent += (size_t)w;
-  }
-  return 1;
+  const void *parts[] = {c->head, G.body};
+  const size_t lens[] = {c->head_len, G.body_len};
+  return pyr_pump_send(c->fd, parts, lens, 2, &c->sent);
 }
 
 /* 1 = a whole response (status in *st), 0 = more to read, -1 = error. */
 static int pump_read(struct conn *c, int *st, bool *close_after) {
-  for (;;) {
-    if (c->rlen >= sizeof(c->resp) - 1)
-      return -1;
-    ssize_t r = recv(c->fd, c->resp + c->rlen, sizeof(c->resp) - 1 - c->rlen,
-                     MSG_DONTWAIT);
-    if (r == 0)
-      return -1;
-    if (r < 0)
-      return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-    c->rlen += (size_t)r;
-    c->resp[c->rlen] = '\0';
-    char *eoh = strstr(c->resp, "\r\n\r\n");
-    if (eoh == NULL)
-      continue;
-    *st = atoi(c->resp + 9);
-    size_t clen = 0;
-    char *cl = strcasestr(c->resp, "\r\nContent-Length:");
-    if (cl != NULL && cl < eoh)
-      clen = strtoul(cl + 17, NULL, 10);
-    char *co = strcasestr(c->resp, "\r\nConnection: close");
-    *close_after = co != NULL && co < eoh;
-    if (c->rlen - (size_t)(eoh + 4 - c->resp) >= clen)
-      return 1;
-  }
+  return pyr_pump_recv(c->fd, c->resp, sizeof(c->resp), &c->rlen, st, close_after);
 }
 
 static void arm(int ep, struct conn *c, uint32_t events, int op) {

@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "store_fixture.h"
 #include <sqlite3.h>
 
 #include "profile.h"
@@ -36,34 +38,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-  (void)sb;
-  (void)flag;
-  (void)f;
-  return remove(p);
-}
-
-static char *mktemp_dir(void) {
-  char tmpl[] = "/tmp/pyrite-store-test-XXXXXX";
-  char *d = mkdtemp(tmpl);
-  assert_non_null(d);
-  return strdup(d);
-}
-
-static void rm_dir(char *d) {
-  nftw(d, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-  free(d);
-}
-
-static const pyr_prof_type cpu_type = {
-    .name = "process_cpu",
-    .nvalues = 1,
-    .sample_type = {"cpu"},
-    .sample_unit = {"nanoseconds"},
-    .period_type = "cpu",
-    .period_unit = "nanoseconds",
-    .period = 10000000,
-};
 
 static const pyr_prof_type mem_type = {
     .name = "memory",
@@ -284,9 +258,9 @@ static const char *const CPU1 = "main:1;a:10;b:20 30\n"
 
 static void test_roundtrip(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store *st = open_store(dir, NULL);
-  pyr_prof *cpu = mkprof(&cpu_type, CPU1);
+  pyr_prof *cpu = mkprof(&store_fixture_cpu_type, CPU1);
   pyr_prof *mem = mkprof(&mem_type, "main:1;alloc:5 3 300\n"
                                     "main:1;alloc:6 1 0\n"
                                     "main:1;a:10;alloc:5 2 4096\n");
@@ -358,7 +332,7 @@ static void test_roundtrip(void **state) {
   pyr_prof_free(cpu);
   pyr_prof_free(mem);
   pyr_store_close(st);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 /* profiles_foreach + dict_stack reproduce the input stacks. */
@@ -387,9 +361,9 @@ static int collect_profile(void *ctx, const pyr_store_profile *p) {
 
 static void test_profiles_and_points(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store *st = open_store(dir, NULL);
-  pyr_prof *p = mkprof(&cpu_type, "x:1;y:2 7\n");
+  pyr_prof *p = mkprof(&store_fixture_cpu_type, "x:1;y:2 7\n");
   assert_int_equal(write1(st, "t", "svc", p, 0, T0), 0);
   pctx c = {0};
   assert_int_equal(pyr_store_profiles_foreach(st, "t", NULL, collect_profile, &c), 0);
@@ -398,14 +372,14 @@ static void test_profiles_and_points(void **state) {
   assert_string_equal(c.folded, "x:1;y:2 7|");
   pyr_prof_free(p);
   pyr_store_close(st);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 static void test_dedup(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store *st = open_store(dir, NULL);
-  pyr_prof *p = mkprof(&cpu_type, CPU1);
+  pyr_prof *p = mkprof(&store_fixture_cpu_type, CPU1);
   assert_int_equal(write1(st, "anonymous", "orders", p, 0, T0), 0);
   pyr_store_stats a = stats(st);
   /* main, a:10, b, c, a:11: 5 nodes; frames main:1 a:10 b:20 c:30 a:11;
@@ -422,7 +396,7 @@ static void test_dedup(void **state) {
   assert_int_equal(b.profiles, 20);
   assert_int_equal(b.series, 1);
   /* A new stack sharing a prefix adds only its new tail. */
-  pyr_prof *p2 = mkprof(&cpu_type, "main:1;a:10;b:20;d:40 1\n");
+  pyr_prof *p2 = mkprof(&store_fixture_cpu_type, "main:1;a:10;b:20;d:40 1\n");
   assert_int_equal(write1(st, "anonymous", "orders", p2, 0, T0 + 500 * SEC), 0);
   b = stats(st);
   assert_int_equal(b.dict_nodes, 6);
@@ -445,7 +419,7 @@ static void test_dedup(void **state) {
   pyr_prof_free(p);
   pyr_prof_free(p2);
   pyr_store_close(st);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 typedef struct pts {
@@ -468,11 +442,11 @@ static int collect_point(void *ctx, uint64_t series, int64_t from, int64_t until
 
 static void test_time_range(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store *st = open_store(dir, NULL);
-  pyr_prof *p1 = mkprof(&cpu_type, "a 1\n");
-  pyr_prof *p2 = mkprof(&cpu_type, "b 2\n");
-  pyr_prof *p3 = mkprof(&cpu_type, "c 4\n");
+  pyr_prof *p1 = mkprof(&store_fixture_cpu_type, "a 1\n");
+  pyr_prof *p2 = mkprof(&store_fixture_cpu_type, "b 2\n");
+  pyr_prof *p3 = mkprof(&store_fixture_cpu_type, "c 4\n");
   assert_int_equal(write1(st, "t", "s", p1, 0, T0 + 1000 * SEC), 0);
   assert_int_equal(write1(st, "t", "s", p2, 0, T0 + 2000 * SEC), 0);
   assert_int_equal(write1(st, "t", "s", p3, 0, T0 + 3000 * SEC), 0);
@@ -506,15 +480,15 @@ static void test_time_range(void **state) {
   pyr_prof_free(p2);
   pyr_prof_free(p3);
   pyr_store_close(st);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 static void test_tenant_isolation(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store *st = open_store(dir, NULL);
-  pyr_prof *pa = mkprof(&cpu_type, "secret_a 5\n");
-  pyr_prof *pb = mkprof(&cpu_type, "secret_b 7\n");
+  pyr_prof *pa = mkprof(&store_fixture_cpu_type, "secret_a 5\n");
+  pyr_prof *pb = mkprof(&store_fixture_cpu_type, "secret_b 7\n");
   assert_int_equal(write1(st, "tenant-a", "app", pa, 0, T0), 0);
   assert_int_equal(write1(st, "tenant-b", "app", pb, 0, T0), 0);
   char *s = merge_folded(st, "tenant-a", NULL, 0, NULL);
@@ -539,7 +513,7 @@ static void test_tenant_isolation(void **state) {
   pyr_prof_free(pa);
   pyr_prof_free(pb);
   pyr_store_close(st);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 static int64_t fake_now;
@@ -551,7 +525,7 @@ static void set_now(int64_t t) { __atomic_store_n(&fake_now, t, __ATOMIC_RELAXED
 
 static void test_retention_and_dict_gc(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store_opts o;
   pyr_store_opts_default(&o);
   o.retention_ns = 30 * DAY;
@@ -559,9 +533,9 @@ static void test_retention_and_dict_gc(void **state) {
   o.clock = fake_clock;
   set_now(T0);
   pyr_store *st = open_store(dir, &o);
-  pyr_prof *old = mkprof(&cpu_type, "old_frame;x 1\n");
-  pyr_prof *mid = mkprof(&cpu_type, "mid_frame 2\n");
-  pyr_prof *cur = mkprof(&cpu_type, "new_frame 3\n");
+  pyr_prof *old = mkprof(&store_fixture_cpu_type, "old_frame;x 1\n");
+  pyr_prof *mid = mkprof(&store_fixture_cpu_type, "mid_frame 2\n");
+  pyr_prof *cur = mkprof(&store_fixture_cpu_type, "new_frame 3\n");
   assert_int_equal(write1(st, "t", "app", old, 0, T0), 0);
   assert_int_equal(write1(st, "t", "app-other", old, 0, T0), 0);
   set_now(T0 + 10 * DAY); /* rotates the generation of "app" */
@@ -605,13 +579,13 @@ static void test_retention_and_dict_gc(void **state) {
   pyr_prof_free(old);
   pyr_prof_free(mid);
   pyr_prof_free(cur);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 /* 2000 stacks over a small set of frames (the dictionary stays small, so
  * profiles dominate the file); values vary with the seed. */
 static pyr_prof *big_prof(int seed) {
-  pyr_prof *p = pyr_prof_new(&cpu_type, &pyr_prof_default_limits);
+  pyr_prof *p = pyr_prof_new(&store_fixture_cpu_type, &pyr_prof_default_limits);
   for (int i = 0; i < 2000; i++) {
     uint32_t locs[4];
     int parts[4] = {0, i % 10, i / 10 % 10, i / 100};
@@ -629,7 +603,7 @@ static pyr_prof *big_prof(int seed) {
 
 static void test_disk_limit(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store_opts o;
   pyr_store_opts_default(&o);
   o.compress_level = 0; /* predictable sizes */
@@ -668,12 +642,12 @@ static void test_disk_limit(void **state) {
   assert_int_equal(stat(path, &sb), 0);
   /* pages given back to the file system (incremental vacuum + checkpoint) */
   assert_true((uint64_t)sb.st_size < a.bytes_used);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 static void test_compaction(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store_opts o;
   pyr_store_opts_default(&o);
   o.clock = fake_clock;
@@ -681,9 +655,9 @@ static void test_compaction(void **state) {
   pyr_store *st = open_store(dir, &o);
   /* 2 windows of 1 h (T0 is a whole hour): 30 profiles, 10 s apart, in
    * each; one series; values differ so the merge checks every profile. */
-  pyr_prof *p[3] = {mkprof(&cpu_type, "main;a 1\nmain;b 2\n"),
-                    mkprof(&cpu_type, "main;a 10\nmain;c 3\n"),
-                    mkprof(&cpu_type, "main;d 100\n")};
+  pyr_prof *p[3] = {mkprof(&store_fixture_cpu_type, "main;a 1\nmain;b 2\n"),
+                    mkprof(&store_fixture_cpu_type, "main;a 10\nmain;c 3\n"),
+                    mkprof(&store_fixture_cpu_type, "main;d 100\n")};
   int64_t expect_a = 0;
   for (int w = 0; w < 2; w++)
     for (int i = 0; i < 30; i++) {
@@ -734,14 +708,14 @@ static void test_compaction(void **state) {
   for (int i = 0; i < 3; i++)
     pyr_prof_free(p[i]);
   (void)expect_a;
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 static void test_reopen(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store *st = open_store(dir, NULL);
-  pyr_prof *p = mkprof(&cpu_type, CPU1);
+  pyr_prof *p = mkprof(&store_fixture_cpu_type, CPU1);
   pyr_prof *mem = mkprof(&mem_type, "main:1;alloc:5 3 300\n");
   for (int i = 0; i < 5; i++)
     assert_int_equal(write1(st, "anonymous", "orders", p, 0, T0 + i * 10 * SEC), 0);
@@ -772,7 +746,7 @@ static void test_reopen(void **state) {
   free(after);
   pyr_prof_free(p);
   pyr_prof_free(mem);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 /* Concurrent writers (each its own stacks and a shared one) + a reader. */
@@ -786,7 +760,7 @@ static void *writer_thread(void *arg) {
   wctx *w = arg;
   char text[256];
   snprintf(text, sizeof(text), "main;shared 1\nmain;thread%d 2\n", w->id);
-  pyr_prof *p = mkprof(&cpu_type, text);
+  pyr_prof *p = mkprof(&store_fixture_cpu_type, text);
   for (int i = 0; i < w->n; i++) {
     char svc[32];
     snprintf(svc, sizeof(svc), "svc%d", w->id % 2);
@@ -821,7 +795,7 @@ static void *reader_thread(void *arg) {
 
 static void test_concurrent(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store_opts o;
   pyr_store_opts_default(&o);
   o.sync_full = 0; /* speed; durability is the crash test's job */
@@ -852,14 +826,14 @@ static void test_concurrent(void **state) {
   free(m);
   check_ok(st);
   pyr_store_close(st);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 static void test_labels_and_errors(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store *st = open_store(dir, NULL);
-  pyr_prof *p = mkprof(&cpu_type, "a 1\n");
+  pyr_prof *p = mkprof(&store_fixture_cpu_type, "a 1\n");
   char err[256];
   /* repeated name: last value wins; empty values dropped */
   pyr_store_label l[] = {{"service_name", "x"}, {"k", "1"}, {"k", "2"}, {"empty", ""}};
@@ -886,7 +860,7 @@ static void test_labels_and_errors(void **state) {
   e.nlabels = 1;
   assert_int_equal(pyr_store_write(st, "t", &e, 1, err, sizeof(err)), PYR_STORE_EINVAL);
   /* an upload that is entirely empty is fine and stores nothing */
-  pyr_prof *empty = mkprof(&cpu_type, NULL);
+  pyr_prof *empty = mkprof(&store_fixture_cpu_type, NULL);
   e.labels = l2;
   e.nlabels = 2;
   e.prof = empty;
@@ -903,7 +877,7 @@ static void test_labels_and_errors(void **state) {
   pyr_store_opts_default(&o);
   o.max_series = 2;
   st = open_store(dir, &o);
-  p = mkprof(&cpu_type, "a 1\n");
+  p = mkprof(&store_fixture_cpu_type, "a 1\n");
   assert_int_equal(write1(st, "t2", "s1", p, 0, T0), 0);
   assert_int_equal(write1(st, "t2", "s2", p, 0, T0), 0);
   assert_int_equal(write1(st, "t2", "s3", p, 0, T0), PYR_STORE_ELIMIT);
@@ -912,7 +886,7 @@ static void test_labels_and_errors(void **state) {
   check_ok(st);
   pyr_prof_free(p);
   pyr_store_close(st);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 /* A database error inside a batch: the transaction rolls back and the
@@ -932,11 +906,11 @@ static void sql(const char *dir, const char *stmt) {
 
 static void test_batch_failure(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store *st = open_store(dir, NULL);
-  pyr_prof *a = mkprof(&cpu_type, "main;a 1\n");
-  pyr_prof *fresh = mkprof(&cpu_type, "main;fresh_frame 5\n");
-  pyr_prof *other = mkprof(&cpu_type, "main;other 7\n");
+  pyr_prof *a = mkprof(&store_fixture_cpu_type, "main;a 1\n");
+  pyr_prof *fresh = mkprof(&store_fixture_cpu_type, "main;fresh_frame 5\n");
+  pyr_prof *other = mkprof(&store_fixture_cpu_type, "main;other 7\n");
   assert_int_equal(write1(st, "t1", "svc", a, 0, T0), 0);
   pyr_store_stats before = stats(st);
   const int64_t bad = T0 + 42 * SEC;
@@ -988,15 +962,15 @@ static void test_batch_failure(void **state) {
   pyr_prof_free(a);
   pyr_prof_free(fresh);
   pyr_prof_free(other);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 /* Sample label sets split one profile into series. */
 static void test_labelsets(void **state) {
   (void)state;
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   pyr_store *st = open_store(dir, NULL);
-  pyr_prof *p = mkprof(&cpu_type, "plain 1\n");
+  pyr_prof *p = mkprof(&store_fixture_cpu_type, "plain 1\n");
   int64_t k = pyr_prof_intern(p, "integration", 11), v = pyr_prof_intern(p, "redis", 5);
   pyr_prof_label lab = {(uint32_t)k, (uint32_t)v};
   int64_t ls = pyr_prof_labelset(p, &lab, 1);
@@ -1021,7 +995,7 @@ static void test_labelsets(void **state) {
   check_ok(st);
   pyr_prof_free(p);
   pyr_store_close(st);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 static void test_bad_dir(void **state) {
@@ -1030,7 +1004,7 @@ static void test_bad_dir(void **state) {
   assert_null(pyr_store_open("/nonexistent/pyrite/dir", NULL, err, sizeof(err)));
   assert_non_null(strstr(err, "/nonexistent/pyrite/dir"));
   assert_non_null(strstr(err, "No such file"));
-  char *dir = mktemp_dir();
+  char *dir = store_fixture_mk_dir();
   char file[512];
   snprintf(file, sizeof(file), "%s/f", dir);
   FILE *f = fopen(file, "w");
@@ -1054,7 +1028,7 @@ static void test_bad_dir(void **state) {
   err[0] = '\0';
   assert_null(pyr_store_open(dir, NULL, err, sizeof(err)));
   assert_true(strlen(err) > 0);
-  rm_dir(dir);
+  store_fixture_rm_dir(dir);
 }
 
 static void test_parse(void **state) {

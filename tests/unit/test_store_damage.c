@@ -25,44 +25,18 @@
 
 #include <cmocka.h>
 
+#include "store_fixture.h"
+
 #include "profile.h"
 #include "store.h"
 #include "store_int.h" /* st_zcompress */
 
 #define SEC INT64_C(1000000000)
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-  (void)sb;
-  (void)flag;
-  (void)f;
-  return remove(p);
-}
-
-static char *mk_dir(void) {
-  char tmpl[] = "/tmp/pyrite-damage-test-XXXXXX";
-  char *d = mkdtemp(tmpl);
-  assert_non_null(d);
-  return strdup(d);
-}
-
-static void rm_dir(char *d) {
-  nftw(d, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-  free(d);
-}
-
-static const pyr_prof_type cpu_type = {
-    .name = "process_cpu",
-    .nvalues = 1,
-    .sample_type = {"cpu"},
-    .sample_unit = {"nanoseconds"},
-    .period_type = "cpu",
-    .period_unit = "nanoseconds",
-    .period = 10000000,
-};
 
 /* One upload of a profile with `nstacks` two-frame stacks. */
 static void write_upload(pyr_store *st, int i, int nstacks) {
-  pyr_prof *p = pyr_prof_new(&cpu_type, &pyr_prof_default_limits);
+  pyr_prof *p = pyr_prof_new(&store_fixture_cpu_type, &pyr_prof_default_limits);
   assert_non_null(p);
   for (int s = 0; s < nstacks; s++) {
     char name[32];
@@ -117,7 +91,7 @@ static void spit(const char *path, const unsigned char *b, size_t n) {
 
 /* Copies pyrite.db and pyrite.db-wal (when present) of src into a new dir. */
 static char *copy_store(const char *src) {
-  char *dst = mk_dir();
+  char *dst = store_fixture_mk_dir();
   const char *names[] = {"pyrite.db", "pyrite.db-wal"};
   for (size_t i = 0; i < 2; i++) {
     char *s = path_in(src, names[i]), *d = path_in(dst, names[i]);
@@ -158,7 +132,7 @@ static void expect_refused(const char *dir, const char *file, const char *what) 
 /* A store with `n` uploads; closed unless keep_open (then returned in *out,
  * its WAL still holding the commits). */
 static char *make_store(int n, pyr_store **out) {
-  char *dir = mk_dir();
+  char *dir = store_fixture_mk_dir();
   char err[256] = "";
   pyr_store *st = pyr_store_open(dir, NULL, err, sizeof(err));
   if (!st)
@@ -188,14 +162,14 @@ static void test_damaged_database(void **state) {
   memset(b, 0xa5, 100);
   spit(p, b, n);
   expect_refused(d, "pyrite.db", "not an SQLite database");
-  rm_dir(d);
+  store_fixture_rm_dir(d);
   free(p);
 
   d = copy_store(src); /* truncated at a page boundary */
   p = path_in(d, "pyrite.db");
   spit(p, orig, (n / pgsz / 2) * pgsz);
   expect_refused(d, "pyrite.db", "truncated");
-  rm_dir(d);
+  store_fixture_rm_dir(d);
   free(p);
 
   d = copy_store(src); /* b-tree page headers broken: quick_check */
@@ -205,7 +179,7 @@ static void test_damaged_database(void **state) {
     b[pg * pgsz] ^= 0x5a;
   spit(p, b, n);
   expect_refused(d, "pyrite.db", "quick_check");
-  rm_dir(d);
+  store_fixture_rm_dir(d);
   free(p);
 
   d = copy_store(src); /* the intact copy opens */
@@ -218,12 +192,12 @@ static void test_damaged_database(void **state) {
   assert_int_equal(s.profiles, 20);
   assert_int_equal(pyr_store_check(st, err, sizeof(err)), PYR_STORE_OK);
   pyr_store_close(st);
-  rm_dir(d);
+  store_fixture_rm_dir(d);
 
   free(b);
   free(orig);
   free(db);
-  rm_dir(src);
+  store_fixture_rm_dir(src);
 }
 
 static void test_damaged_wal(void **state) {
@@ -245,7 +219,7 @@ static void test_damaged_wal(void **state) {
   spit(p, w, n);
   w[32 + 24 + 50] ^= 0x10;
   expect_refused(e, "pyrite.db-wal", "fails its checksum");
-  rm_dir(e);
+  store_fixture_rm_dir(e);
   free(p);
 
   e = copy_store(d); /* garbage header */
@@ -256,14 +230,14 @@ static void test_damaged_wal(void **state) {
   spit(p, w, n);
   memcpy(w, save, 32);
   expect_refused(e, "pyrite.db-wal", "invalid header");
-  rm_dir(e);
+  store_fixture_rm_dir(e);
   free(p);
 
   e = copy_store(d); /* database gone, WAL still there */
   p = path_in(e, "pyrite.db");
   assert_int_equal(unlink(p), 0);
   expect_refused(e, "pyrite.db", "missing or empty");
-  rm_dir(e);
+  store_fixture_rm_dir(e);
   free(p);
 
   e = copy_store(d); /* torn tail: half of the last frame */
@@ -275,7 +249,7 @@ static void test_damaged_wal(void **state) {
     fail_msg("torn tail refused: %s", err);
   assert_int_equal(pyr_store_check(st, err, sizeof(err)), PYR_STORE_OK);
   pyr_store_close(st);
-  rm_dir(e);
+  store_fixture_rm_dir(e);
   free(p);
 
   st = pyr_store_open(d, NULL, err, sizeof(err)); /* the intact copy */
@@ -289,8 +263,8 @@ static void test_damaged_wal(void **state) {
   pyr_store_close(live);
   free(w);
   free(wal);
-  rm_dir(d);
-  rm_dir(src);
+  store_fixture_rm_dir(d);
+  store_fixture_rm_dir(src);
 }
 
 /* A flipped bit anywhere in a stored frame, even in its checksum, is a
