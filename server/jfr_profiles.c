@@ -290,11 +290,7 @@ static int load_labels(struct conv *cv, const uint8_t *pb, size_t len, size_t ca
    * message struct and an array slot per 2 wire bytes); real ones stay far
    * below that.  64x + 64 KiB admits every legitimate snapshot, and the
    * absolute cap bounds one upload whatever --max-decompressed-bytes is. */
-  cv->snap_budget.used = 0;
-  cv->snap_budget.refused = 0;
-  cv->snap_budget.max = len < cap / 64 ? len * 64 + 65536 : cap;
-  if (cv->snap_budget.max > cap)
-    cv->snap_budget.max = cap;
+  pyr_pb_budget_init(&cv->snap_budget, len, 64, 65536, cap);
   cv->snap_alloc = (ProtobufCAllocator)PYR_PB_BUDGET_ALLOCATOR(&cv->snap_budget);
   cv->snap = pyrite__labels__labels_snapshot__unpack(&cv->snap_alloc, len, pb);
   if (cv->snap == NULL) {

@@ -9,6 +9,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+void pyr_pb_budget_init(pyr_pb_budget *b, size_t len, size_t ratio, size_t slack,
+                        size_t cap) {
+  b->used = 0;
+  b->refused = 0;
+  if (ratio != 0 && len > (cap - (slack < cap ? slack : cap)) / ratio)
+    b->max = cap;
+  else
+    b->max = len * ratio + slack < cap ? len * ratio + slack : cap;
+}
+
 void *pyr_pb_budget_alloc(void *data, size_t size) {
   pyr_pb_budget *b = data;
   if (size > b->max - b->used || size > SIZE_MAX - 16) {

@@ -19,6 +19,11 @@ typedef struct pyr_pb_budget {
                      * (protobuf-c frees what it had before returning) */
 } pyr_pb_budget;
 
+/* Sizes a fresh budget for decoding `len` wire bytes: ratio * len + slack,
+ * at most cap (overflow saturates to cap). */
+void pyr_pb_budget_init(pyr_pb_budget *b, size_t len, size_t ratio, size_t slack,
+                        size_t cap);
+
 void *pyr_pb_budget_alloc(void *budget, size_t size);
 void pyr_pb_budget_free(void *budget, void *ptr);
 

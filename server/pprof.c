@@ -391,11 +391,11 @@ out:
 
 int pyr_pprof_decode(const uint8_t *buf, size_t len, const pyr_pprof_opts *o,
                      pyr_prof_list *out, char *err, size_t errlen) {
-  pyr_pb_budget bud = {.used = 0,
-                       .max = o->max_alloc_bytes
-                                  ? o->max_alloc_bytes
-                                  : (len < SIZE_MAX / 64 ? len * 64 + 65536
-                                                         : SIZE_MAX / 2)};
+  pyr_pb_budget bud;
+  if (o->max_alloc_bytes)
+    pyr_pb_budget_init(&bud, 0, 0, o->max_alloc_bytes, o->max_alloc_bytes);
+  else
+    pyr_pb_budget_init(&bud, len, 64, 65536, SIZE_MAX / 2);
   ProtobufCAllocator alloc = PYR_PB_BUDGET_ALLOCATOR(&bud);
   struct dec d = {.err = err, .errlen = errlen};
   const char **types = NULL;
@@ -403,7 +403,7 @@ int pyr_pprof_decode(const uint8_t *buf, size_t len, const pyr_pprof_opts *o,
 
   Google__V1__Profile *pb = google__v1__profile__unpack(&alloc, len, buf);
   if (pb == NULL) {
-    if (bud.refused || bud.used + 1024 >= bud.max) {
+    if (bud.refused) {
       pyr_errf(err, errlen, "pprof: message too large to decode");
       rc = PYR_PROF_ELIMIT;
     } else {

@@ -348,7 +348,7 @@ void pyr_ingest_push(const pyr_ingest_env *env, const char *tenant,
   const unsigned char *data = body;
   size_t dlen = len;
   Push__V1__PushRequest *pb = NULL;
-  pyr_pb_budget bud = {0, 0, 0};
+  pyr_pb_budget bud = {0};
   ProtobufCAllocator al = PYR_PB_BUDGET_ALLOCATOR(&bud);
   pyr_ingest_batch *b = NULL;
   pyr_prof_list profs = {0};
@@ -398,7 +398,7 @@ void pyr_ingest_push(const pyr_ingest_env *env, const char *tenant,
   } else {
     /* Generous for a message made mostly of bytes fields, tight enough that
      * a hostile message cannot balloon into huge struct arrays. */
-    bud.max = dlen < SIZE_MAX / 16 ? dlen * 16 + (1u << 20) : SIZE_MAX / 2;
+    pyr_pb_budget_init(&bud, dlen, 16, 1u << 20, SIZE_MAX / 2);
     if (decode_proto(data, dlen, &q, &pb, &al, r) != 0)
       goto out;
   }
