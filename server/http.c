@@ -403,18 +403,26 @@ static void ingest_job(void *arg) {
   MHD_resume_connection(q->conn);
 }
 
-static enum MHD_Result answer_upload(struct pyr_srv_http *h, struct req *q) {
-  const pyr_ingest_result *r = &q->res;
+/* Queues a worker's result (a body on 200, a JSON error otherwise) and
+ * records the request's latency in hist. */
+static enum MHD_Result answer_result(struct pyr_srv_http *h, struct req *q, unsigned status,
+                                     const char *ctype, const char *body, size_t len,
+                                     const char *code, const char *message,
+                                     pyr_histogram *hist) {
   enum MHD_Result ret;
   atomic_store_explicit(&q->state, RS_ANSWERED, memory_order_relaxed);
-  if (r->status == 200)
-    ret = respond(h, q->conn, q->route, 200, r->content_type,
-                  r->body ? r->body : "", r->body_len, NULL, NULL);
+  if (status == 200)
+    ret = respond(h, q->conn, q->route, 200, ctype, body ? body : "", len, NULL, NULL);
   else
-    ret = respond_error(h, q->conn, q->route, r->status, r->code, r->message,
-                        NULL, NULL, NULL);
-  pyr_hist_observe(&h->metrics.ingest_latency, mono_ns() - q->t0_ns);
+    ret = respond_error(h, q->conn, q->route, status, code, message, NULL, NULL, NULL);
+  pyr_hist_observe(hist, mono_ns() - q->t0_ns);
   return ret;
+}
+
+static enum MHD_Result answer_upload(struct pyr_srv_http *h, struct req *q) {
+  const pyr_ingest_result *r = &q->res;
+  return answer_result(h, q, r->status, r->content_type, r->body, r->body_len, r->code,
+                       r->message, &h->metrics.ingest_latency);
 }
 
 /* Answers an error now (the body, if any, is refused: MHD closes the
@@ -710,16 +718,8 @@ static void query_job(void *arg) {
 
 static enum MHD_Result answer_query(struct pyr_srv_http *h, struct req *q) {
   const pyr_query_resp *r = &q->qres;
-  enum MHD_Result ret;
-  atomic_store_explicit(&q->state, RS_ANSWERED, memory_order_relaxed);
-  if (r->status == 200)
-    ret = respond(h, q->conn, q->route, 200, r->content_type,
-                  r->body ? r->body : "", r->len, NULL, NULL);
-  else
-    ret = respond_error(h, q->conn, q->route, r->status, r->code, r->message,
-                        NULL, NULL, NULL);
-  pyr_hist_observe(&h->metrics.query_latency, mono_ns() - q->t0_ns);
-  return ret;
+  return answer_result(h, q, r->status, r->content_type, r->body, r->len, r->code,
+                       r->message, &h->metrics.query_latency);
 }
 
 /* ---- routing -------------------------------------------------------------- */

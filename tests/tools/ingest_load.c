@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "synth/http_pump.h"
+#include "synth/proc_stat.h"
 #include "synth/jfr_payload.h"
 
 #define MAX_CONNS 4096
@@ -262,26 +263,6 @@ static int cmp_u64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* utime + stime of a process, seconds. */
-static double proc_cpu(int pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return -1;
-  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  if (p == NULL)
-    return -1;
-  unsigned long ut = 0, st = 0;
-  /* fields after ")": state(3) ... utime(14) stime(15) */
-  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-             &st) != 2)
-    return -1;
-  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 static void usage(void) {
   fprintf(stderr,
@@ -432,12 +413,12 @@ int main(int argc, char **argv) {
   while (mono_ns() < G.t_measure)
     usleep(10000);
   if (pid > 0)
-    cpu0 = proc_cpu(pid);
+    cpu0 = pyr_proc_cpu_s(pid);
   uint64_t m0 = mono_ns();
   for (unsigned t = 0; t < nthreads; t++)
     pthread_join(loops[t].th, NULL);
   double secs = (double)(mono_ns() - m0) / 1e9;
-  double cpu1 = pid > 0 ? proc_cpu(pid) : 0;
+  double cpu1 = pid > 0 ? pyr_proc_cpu_s(pid) : 0;
 
   uint64_t ok = 0, errs = 0, cerrs = 0, bytes = 0, status[600] = {0};
   size_t nlat = 0;

@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "synth/http_pump.h"
+#include "synth/proc_stat.h"
 #include "synth/jfr_payload.h"
 
 #define MAX_CONNS 1024
@@ -450,39 +451,7 @@ static void *query_main(void *arg) {
 
 /* ---- /proc sampling -------------------------------------------------------------- */
 
-static double proc_cpu_s(int pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return -1;
-  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  unsigned long ut = 0, st = 0;
-  if (p == NULL ||
-      sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-             &st) != 2)
-    return -1;
-  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
-static long proc_rss_kb(int pid) {
-  char path[64], line[256];
-  long kb = -1;
-  snprintf(path, sizeof(path), "/proc/%d/status", pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return -1;
-  while (fgets(line, sizeof(line), f) != NULL)
-    if (strncmp(line, "VmRSS:", 6) == 0) {
-      kb = strtol(line + 6, NULL, 10);
-      break;
-    }
-  fclose(f);
-  return kb;
-}
 
 static void loadavg(char *out, size_t cap) {
   FILE *f = fopen("/proc/loadavg", "r");
@@ -642,10 +611,10 @@ int main(int argc, char **argv) {
   long rss0 = -1, rss_peak = 0, rss_end = -1;
   while (mono_ns() < G.t_measure)
     usleep(20000);
-  double cpu_start = pid > 0 ? proc_cpu_s(pid) : -1, prev_cpu = cpu_start;
+  double cpu_start = pid > 0 ? pyr_proc_cpu_s(pid) : -1, prev_cpu = cpu_start;
   double self0 = self_cpu_s();
   if (pid > 0)
-    rss0 = proc_rss_kb(pid);
+    rss0 = pyr_proc_rss_kb(pid);
   uint64_t m0 = mono_ns(), tick = m0, last_rep = m0;
   uint64_t all0 = atomic_load(&G.ing_ok_all), ok_rep = all0;
   double cpu_rep = cpu_start;
@@ -658,8 +627,8 @@ int main(int argc, char **argv) {
       nanosleep(&ts, NULL);
     }
     if (pid > 0) {
-      double c = proc_cpu_s(pid);
-      long r = proc_rss_kb(pid);
+      double c = pyr_proc_cpu_s(pid);
+      long r = pyr_proc_rss_kb(pid);
       if (c >= 0 && prev_cpu >= 0 && ncpu < nsec)
         cpu_ps[ncpu++] = c - prev_cpu;
       prev_cpu = c;
@@ -687,7 +656,7 @@ int main(int argc, char **argv) {
   }
   double secs = (double)(mono_ns() - m0) / 1e9;
   uint64_t all1 = atomic_load(&G.ing_ok_all);
-  double cpu_end = pid > 0 ? proc_cpu_s(pid) : -1;
+  double cpu_end = pid > 0 ? pyr_proc_cpu_s(pid) : -1;
   pthread_join(ith, NULL);
   for (unsigned t = 0; t < G.qthreads && G.qrate > 0; t++)
     pthread_join(Q[t].th, NULL);
