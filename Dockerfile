@@ -23,7 +23,7 @@ RUN apt-get update \
       build-essential cmake pkg-config binutils \
       libcurl4-openssl-dev zlib1g-dev \
       libprotobuf-c-dev protobuf-c-compiler \
-      libmicrohttpd-dev libsqlite3-dev libzstd-dev \
+      libmicrohttpd-dev libsqlite3-dev libzstd-dev libdeflate-dev \
       libpcre2-dev libjansson-dev \
       openjdk-17-jdk-headless \
  && rm -rf /var/lib/apt/lists/*
@@ -80,7 +80,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # (libcurl4); curl is the health check's client.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libmicrohttpd12 libsqlite3-0 libjansson4 libzstd1 libpcre2-8-0 \
+      libmicrohttpd12 libsqlite3-0 libjansson4 libzstd1 libdeflate0 libpcre2-8-0 \
       libprotobuf-c1 zlib1g libcurl4 curl ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/pyrite/bin/pyrited /opt/pyrite/bin/pyrite /opt/pyrite/bin/

@@ -14,6 +14,7 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler            # proto/
   libcmocka-dev                                    # unit tests
   libmicrohttpd-dev libsqlite3-dev libzstd-dev     # server
+  libdeflate-dev                                   # server: fast gunzip of uploads
   libpcre2-dev libjansson-dev                      # server: selectors, JSON
   openjdk-17-jdk-headless                          # JVM under test, javac, jfr
   python3                                          # integration tests, demo

@@ -8,7 +8,8 @@
  * server allocate without bound.  Concatenated gzip members are decoded in
  * sequence, as Go's gzip reader does.
  *
- * Threads: pure functions; each call owns its zlib stream.
+ * Threads: any thread; each thread keeps one libdeflate decompressor and
+ * each zlib fallback call owns its stream (ingest_gzip.c).
  */
 #ifndef PYRITE_SERVER_INGEST_GZIP_H
 #define PYRITE_SERVER_INGEST_GZIP_H

@@ -187,6 +187,7 @@ struct jclass {
   uint8_t pool;                  /* enum pool_kind */
   int8_t ev_kind;                /* pyr_jfrp_kind or -1 */
   uint8_t is_frame;              /* jdk.types.StackFrame */
+  uint8_t all_varint;            /* every non-empty field is OP_VARINT */
 };
 
 /* u64 key -> u32 value, open addressing; vals[i] == 0 marks empty.  Keys
@@ -962,6 +963,10 @@ static int finish_metadata(pyr_jfrp *p) {
       if (f->slot != SL_NONE)
         c->nbound_prefix = c->nne;
     }
+    c->all_varint = 1;
+    for (uint32_t j = 0; j < c->nne; j++)
+      if (op_at(p, c->first_ne + j)->kind != OP_VARINT)
+        c->all_varint = 0;
   }
   return 0;
 }
@@ -1232,6 +1237,30 @@ static int skip_struct(pyr_jfrp *p, struct cur *c, uint32_t ci, size_t depth) {
   return read_struct(p, c, ci, cls_at(p, ci)->nne, depth, NULL, NULL);
 }
 
+/* One frame of a class whose fields are all varints (every StackFrame
+ * JDK Flight Recorder and async-profiler write: method, lineNumber,
+ * bytecodeIndex, type): a tight loop instead of read_struct's general
+ * dispatch.  Stack frames are most of a recording's bytes, and this loop
+ * was the parser's hottest.  Returns -1 without a message; the caller
+ * rereads the frame through read_struct to word the error. */
+static int read_frame_varints(pyr_jfrp *p, struct cur *c, const struct op *o, uint32_t nne,
+                              pyr_jfrp_frame *fr) {
+  uint64_t method = 0, line = 0;
+  for (uint32_t j = 0; j < nne; j++, o++) {
+    uint64_t x;
+    if (rd_varint(p, c, &x) != 0)
+      return -1;
+    if (o->slot == SL_FRAME_METHOD)
+      method = x;
+    else if (o->slot == SL_FRAME_LINE)
+      line = x;
+  }
+  fr->method = method;
+  fr->method_index = FRAME_UNRESOLVED;
+  fr->line = (uint32_t)line; /* an int field: the low 32 bits, as read_struct's W32 */
+  return 0;
+}
+
 /* StackTrace.frames: an inline array of StackFrame structs. */
 static int read_frames(pyr_jfrp *p, struct cur *c, const struct jfield *f, size_t depth,
                        struct vals *v) {
@@ -1242,12 +1271,24 @@ static int read_frames(pyr_jfrp *p, struct cur *c, const struct jfield *f, size_
     return -1;
   v->u[SL_STACK_FRAMES] = p->frames.n;
   const struct jclass *fc = cls_at(p, f->type);
+  bool fast = fc->all_varint && fc->nne > 0 && depth + 1 <= p->lim.max_depth;
+  const struct op *fops = fast ? op_at(p, fc->first_ne) : NULL;
   for (uint64_t i = 0; i < n; i++) {
+    pyr_jfrp_frame *fr = (pyr_jfrp_frame *)p->frames.data + p->frames.n;
+    if (fast) {
+      const uint8_t *start = c->p;
+      if (read_frame_varints(p, c, fops, fc->nne, fr) == 0) {
+        p->frames.n++;
+        continue;
+      }
+      c->p = start; /* reread below: read_struct names what was wrong */
+      p->err[0] = '\0';
+    }
     struct vals fv;
     fv.has = 0;
     if (read_struct(p, c, f->type, fc->nne, depth + 1, &fv, arena_str_alloc) != 0)
       return -1;
-    pyr_jfrp_frame *fr = (pyr_jfrp_frame *)p->frames.data + p->frames.n++;
+    fr = (pyr_jfrp_frame *)p->frames.data + p->frames.n++;
     /* A field the class lacks reads as 0, like Go's zero value in
      * jfr-parser: key 0 is looked up like any other key. */
     fr->method = (fv.has >> SL_FRAME_METHOD) & 1 ? fv.u[SL_FRAME_METHOD] : 0;

@@ -233,7 +233,7 @@ static void m_profile_types(qctx *c, const ProtobufCMessage *in) {
   const Querier__V1__ProfileTypesRequest *rq = (const void *)in;
   Querier__V1__ProfileTypesResponse out = QUERIER__V1__PROFILE_TYPES_RESPONSE__INIT;
   pyr_strlist l = {0};
-  int64_t s, e;
+  int64_t s = 0, e = 0; /* set by range(); initialised for -O3 flow analysis */
   if (range(c, rq->start, rq->end, &s, &e) != 0 ||
       pyr_qe_profile_types(c->env, c->tenant, s, e, &l, c->resp) != 0)
     goto out;
@@ -284,7 +284,7 @@ static void m_label_names(qctx *c, const ProtobufCMessage *in) {
   const Types__V1__LabelNamesRequest *rq = (const void *)in;
   pyr_selector *sels = NULL;
   pyr_strlist l = {0};
-  int64_t s, e;
+  int64_t s = 0, e = 0; /* set by range(); initialised for -O3 flow analysis */
   if (range(c, rq->start, rq->end, &s, &e) == 0 &&
       parse_sels(c, rq->matchers, rq->n_matchers, "matchers", &sels) == 0 &&
       pyr_qe_label_names(c->env, c->tenant, sels, rq->n_matchers, s, e, &l, c->resp) == 0)
@@ -297,7 +297,7 @@ static void m_label_values(qctx *c, const ProtobufCMessage *in) {
   const Types__V1__LabelValuesRequest *rq = (const void *)in;
   pyr_selector *sels = NULL;
   pyr_strlist l = {0};
-  int64_t s, e;
+  int64_t s = 0, e = 0; /* set by range(); initialised for -O3 flow analysis */
   if (rq->name == NULL || rq->name[0] == '\0') {
     pyr_qfail(c->resp, 400, "name is required");
     return;
@@ -316,7 +316,7 @@ static void m_series(qctx *c, const ProtobufCMessage *in) {
   Querier__V1__SeriesResponse out = QUERIER__V1__SERIES_RESPONSE__INIT;
   pyr_selector *sels = NULL;
   pyr_qe_labelsets ls = {0};
-  int64_t s, e;
+  int64_t s = 0, e = 0; /* set by range(); initialised for -O3 flow analysis */
   if (range(c, rq->start, rq->end, &s, &e) != 0 ||
       parse_sels(c, rq->matchers, rq->n_matchers, "matchers", &sels) != 0 ||
       pyr_qe_series(c->env, c->tenant, sels, rq->n_matchers, (const char *const *)rq->label_names,
