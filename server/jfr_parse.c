@@ -516,6 +516,13 @@ static int truncated(pyr_jfrp *p, const char *what) {
 static inline int rd_varint(pyr_jfrp *p, struct cur *c, uint64_t *out) {
   const uint8_t *s = c->p;
   uint64_t v = 0;
+  /* One byte (values < 128) is the common case: line numbers, frame
+   * types, small keys. */
+  if (s < c->end && *s < 0x80) {
+    c->p = s + 1;
+    *out = *s;
+    return 0;
+  }
   *out = 0;
   if (c->end - s >= 9) {
     for (int i = 0; i < 8; i++) {
@@ -1450,6 +1457,20 @@ static int parse_pool(pyr_jfrp *p, struct cur *c) {
       (map_reserve(p, &p->pools[k].idx, pre) != 0 ||
        vec_reserve(p, &p->pools[k].entries, p->pools[k].esize, pre) != 0))
     return -1;
+  if (k == POOL_STACK) {
+    /* Frames go into one vector; growing it by doubling from empty cost
+     * a dozen copies per chunk.  Reserve a guess up front (frames take at
+     * least two bytes each), only when it fits well inside the budget: a
+     * hint must never fail a parse the limits would allow. */
+    size_t left = (size_t)(c->end - c->p) / 2, guess = pre * 64;
+    if (guess > left)
+      guess = left;
+    if (guess > (1u << 20))
+      guess = 1u << 20;
+    if (p->alloc + guess * sizeof(pyr_jfrp_frame) <= p->lim.max_alloc / 4 &&
+        vec_reserve(p, &p->frames, sizeof(pyr_jfrp_frame), guess) != 0)
+      return -1;
+  }
   struct jfield prim_field = {.type = ci};
   for (uint64_t i = 0; i < n; i++) {
     uint64_t key;
@@ -1562,13 +1583,28 @@ static int resolve_sref(pyr_jfrp *p, struct sref *s) {
 /* Frames name their method by key; turn keys into dense indexes once, so
  * that callers never hash per frame. */
 static void resolve_frames(pyr_jfrp *p) {
+  /* A few hundred methods make up thousands of frames: a small
+   * direct-mapped memo in front of the hash table saves most probes. */
+  enum { MEMO = 256 };
+  uint64_t mkey[MEMO];
+  uint32_t midx[MEMO];
+  bool mset[MEMO] = {false};
   pyr_jfrp_frame *f = p->frames.data;
   for (size_t i = 0; i < p->frames.n; i++) {
     uint32_t idx;
-    if (f[i].method_index == FRAME_UNRESOLVED)
-      f[i].method_index = map_get(&p->pools[POOL_METHOD].idx, f[i].method, &idx)
-                              ? idx
-                              : PYR_JFRP_NO_METHOD;
+    if (f[i].method_index != FRAME_UNRESOLVED)
+      continue;
+    uint64_t key = f[i].method;
+    size_t h = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 56);
+    if (mset[h] && mkey[h] == key) {
+      f[i].method_index = midx[h];
+      continue;
+    }
+    f[i].method_index =
+        map_get(&p->pools[POOL_METHOD].idx, key, &idx) ? idx : PYR_JFRP_NO_METHOD;
+    mset[h] = true;
+    mkey[h] = key;
+    midx[h] = f[i].method_index;
   }
 }
 
@@ -1992,7 +2028,15 @@ static size_t rule_after_marker(const char *s, size_t len, const char *marker,
   size_t mlen = strlen(marker);
   if (len < mlen + 1)
     return (size_t)-1;
-  for (size_t pos = len - mlen; pos >= 1; pos--) {
+  /* The last match wins (greedy `.+`): walk candidate positions right to
+   * left, found with memrchr on the marker's first byte.  Most symbols
+   * hold no such byte at all, so this is one memrchr for them. */
+  for (size_t hi = len - mlen; hi >= 1;) {
+    const char *hit = memrchr(s + 1, marker[0], hi);
+    if (hit == NULL)
+      break;
+    size_t pos = (size_t)(hit - s);
+    hi = pos - 1;
     if (memcmp(s + pos, marker, mlen) != 0)
       continue;
     size_t cut = pos + mlen;
