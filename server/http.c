@@ -103,6 +103,7 @@ struct req {
   struct pyr_srv_http *h;
   struct MHD_Connection *conn;
   enum pyr_route route;
+  unsigned mpath; /* metrics slot: the route, or the querier's method */
   _Atomic enum rstate state;
   uint64_t t0_ns;
   /* upload */
@@ -171,9 +172,10 @@ static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s) {
 
 /* ---- responses ---------------------------------------------------------- */
 
-/* Queues body (copied) with the given status and content type. */
+/* Queues body (copied) with the given status and content type; r is the
+ * metrics slot counted (a route, or q->mpath: the querier's method). */
 static enum MHD_Result respond(struct pyr_srv_http *h,
-                               struct MHD_Connection *conn, enum pyr_route r,
+                               struct MHD_Connection *conn, unsigned r,
                                unsigned status, const char *ctype,
                                const char *body, size_t len,
                                const char *allow, const char *www_auth) {
@@ -239,7 +241,7 @@ static size_t json_str(char *out, size_t cap, size_t n, const char *s,
 /* {"code":CODE,"message":"<msg>[<a><b>]"} with client input escaped. */
 static enum MHD_Result respond_error(struct pyr_srv_http *h,
                                      struct MHD_Connection *conn,
-                                     enum pyr_route r, unsigned status,
+                                     unsigned r, unsigned status,
                                      const char *code, const char *msg,
                                      const char *a, const char *b,
                                      const char *allow) {
@@ -403,6 +405,12 @@ static void ingest_job(void *arg) {
   MHD_resume_connection(q->conn);
 }
 
+/* The latency histogram of q: per query path, or the ingest one. */
+static pyr_histogram *latency_hist(struct pyr_srv_http *h, struct req *q) {
+  return is_query_route(q->route) ? pyr_metrics_query_hist(&h->metrics, q->mpath)
+                                  : &h->metrics.ingest_latency;
+}
+
 /* Queues a worker's result (a body on 200, a JSON error otherwise) and
  * records the request's latency in hist. */
 static enum MHD_Result answer_result(struct pyr_srv_http *h, struct req *q, unsigned status,
@@ -412,9 +420,9 @@ static enum MHD_Result answer_result(struct pyr_srv_http *h, struct req *q, unsi
   enum MHD_Result ret;
   atomic_store_explicit(&q->state, RS_ANSWERED, memory_order_relaxed);
   if (status == 200)
-    ret = respond(h, q->conn, q->route, 200, ctype, body ? body : "", len, NULL, NULL);
+    ret = respond(h, q->conn, q->mpath, 200, ctype, body ? body : "", len, NULL, NULL);
   else
-    ret = respond_error(h, q->conn, q->route, status, code, message, NULL, NULL, NULL);
+    ret = respond_error(h, q->conn, q->mpath, status, code, message, NULL, NULL, NULL);
   pyr_hist_observe(hist, mono_ns() - q->t0_ns);
   return ret;
 }
@@ -422,7 +430,7 @@ static enum MHD_Result answer_result(struct pyr_srv_http *h, struct req *q, unsi
 static enum MHD_Result answer_upload(struct pyr_srv_http *h, struct req *q) {
   const pyr_ingest_result *r = &q->res;
   return answer_result(h, q, r->status, r->content_type, r->body, r->body_len, r->code,
-                       r->message, &h->metrics.ingest_latency);
+                       r->message, latency_hist(h, q));
 }
 
 /* Answers an error now (the body, if any, is refused: MHD closes the
@@ -432,10 +440,8 @@ static enum MHD_Result reject_now(struct pyr_srv_http *h, struct req *q,
   atomic_store_explicit(&q->state, RS_ANSWERED, memory_order_relaxed);
   /* The format is not known yet: such rejections are counted by route
    * and status in pyrited_requests_total only. */
-  pyr_hist_observe(is_query_route(q->route) ? &h->metrics.query_latency
-                                            : &h->metrics.ingest_latency,
-                   mono_ns() - q->t0_ns);
-  return respond_error(h, q->conn, q->route, status, NULL, msg, NULL, NULL,
+  pyr_hist_observe(latency_hist(h, q), mono_ns() - q->t0_ns);
+  return respond_error(h, q->conn, q->mpath, status, NULL, msg, NULL, NULL,
                        NULL);
 }
 
@@ -664,8 +670,8 @@ static enum MHD_Result query_headers(struct pyr_srv_http *h, struct req *q,
   unsigned st = pyr_query_check(q->route, method, ct, &q->qres, &allow);
   if (st == 405) {
     atomic_store_explicit(&q->state, RS_ANSWERED, memory_order_relaxed);
-    pyr_hist_observe(&h->metrics.query_latency, mono_ns() - q->t0_ns);
-    return respond_error(h, conn, q->route, 405, "unimplemented",
+    pyr_hist_observe(latency_hist(h, q), mono_ns() - q->t0_ns);
+    return respond_error(h, conn, q->mpath, 405, "unimplemented",
                          q->qres.message, NULL, NULL, allow);
   }
   if (st != 0)
@@ -719,7 +725,7 @@ static void query_job(void *arg) {
 static enum MHD_Result answer_query(struct pyr_srv_http *h, struct req *q) {
   const pyr_query_resp *r = &q->qres;
   return answer_result(h, q, r->status, r->content_type, r->body, r->len, r->code,
-                       r->message, &h->metrics.query_latency);
+                       r->message, latency_hist(h, q));
 }
 
 /* ---- routing -------------------------------------------------------------- */
@@ -743,6 +749,7 @@ static enum MHD_Result route_request(void *cls, struct MHD_Connection *conn,
     q->h = h;
     q->conn = conn;
     q->route = route_of(url);
+    q->mpath = pyr_metrics_path_of(q->route, url);
     q->t0_ns = mono_ns();
     atomic_init(&q->state, RS_HEADERS);
     *req_cls = q;

@@ -2,9 +2,12 @@
  * metrics.h - pyrited's own Prometheus metrics (GET /metrics).
  *
  * What: fixed-cardinality counters and histograms updated by the HTTP and
- * ingest code: requests by route and status, uploads/bytes/profiles/
+ * ingest code: requests by path and status, uploads/bytes/profiles/
  * samples/parse errors by ingest format, and latency histograms for ingest
- * and queries.  Every label value comes from a fixed table (never from
+ * and for queries (the latter by path).  A "path" is a metrics slot: one
+ * per route, with the Connect querier split per method
+ * (/querier.v1.QuerierService/<Method> for the nine known methods, .../other
+ * for any other).  Every label value comes from a fixed table (never from
  * client input), so the exposition stays bounded.  Storage metrics are
  * appended by the caller (store.h pyr_store_metrics).
  *
@@ -47,7 +50,33 @@ enum pyr_fmt {
   PYR_FMT_COUNT
 };
 
+/* Connect querier methods with their own metrics slot (querier.h). */
+enum pyr_qmethod {
+  PYR_QM_PROFILE_TYPES,
+  PYR_QM_LABEL_NAMES,
+  PYR_QM_LABEL_VALUES,
+  PYR_QM_SERIES,
+  PYR_QM_SELECT_MERGE_STACKTRACES,
+  PYR_QM_SELECT_MERGE_PROFILE,
+  PYR_QM_SELECT_SERIES,
+  PYR_QM_DIFF,
+  PYR_QM_GET_PROFILE_STATS,
+  PYR_QM_OTHER, /* unknown method name: never echoed into a label */
+  PYR_QM_COUNT
+};
+
+/* Metrics slots: slot r < PYR_ROUTE_COUNT is route r; the querier's
+ * methods follow.  PYR_ROUTE_QUERIER's own slot stays unused once requests
+ * are mapped with pyr_metrics_path_of. */
+#define PYR_METRICS_PATHS (PYR_ROUTE_COUNT + PYR_QM_COUNT)
+
 const char *pyr_route_label(enum pyr_route r);
+/* The `path` label of a slot ("other" when out of range). */
+const char *pyr_metrics_path_label(unsigned path);
+/* The slot for a request on route r with URL path url (url may be NULL:
+ * then the slot is r).  For PYR_ROUTE_QUERIER the method after the service
+ * prefix picks the slot; an unknown method maps to .../other. */
+unsigned pyr_metrics_path_of(enum pyr_route r, const char *url);
 const char *pyr_fmt_label(enum pyr_fmt f);
 
 #define PYR_HIST_BUCKETS 14 /* finite upper bounds; +Inf is implicit */
@@ -63,7 +92,7 @@ typedef struct pyr_histogram {
 #define PYR_METRICS_STATUS_SLOTS (PYR_METRICS_STATUS_MAX - PYR_METRICS_STATUS_MIN + 1)
 
 typedef struct pyr_metrics {
-  atomic_uint_fast64_t requests[PYR_ROUTE_COUNT][PYR_METRICS_STATUS_SLOTS];
+  atomic_uint_fast64_t requests[PYR_METRICS_PATHS][PYR_METRICS_STATUS_SLOTS];
   atomic_long in_flight;
   /* by format */
   atomic_uint_fast64_t uploads[PYR_FMT_COUNT];       /* accepted (200) */
@@ -75,13 +104,20 @@ typedef struct pyr_metrics {
   atomic_uint_fast64_t parse_errors[PYR_FMT_COUNT];  /* undecodable payloads */
   atomic_uint_fast64_t store_errors;                 /* store write failures */
   pyr_histogram ingest_latency; /* /ingest + Push, first byte -> response */
-  pyr_histogram query_latency;  /* query endpoints, request -> response */
+  /* query endpoints by slot, request -> response (only the query slots
+   * are used and rendered: the four /pyroscope/ routes and the querier
+   * methods) */
+  pyr_histogram query_latency[PYR_METRICS_PATHS];
   int64_t started;              /* process start, s since epoch */
 } pyr_metrics;
 
 void pyr_metrics_init(pyr_metrics *m);
 
-void pyr_metrics_count_request(pyr_metrics *m, enum pyr_route r, unsigned status);
+/* path: a slot (an enum pyr_route value or pyr_metrics_path_of's result). */
+void pyr_metrics_count_request(pyr_metrics *m, unsigned path, unsigned status);
+/* The query latency histogram of slot path (a non-query slot maps to the
+ * "other" querier slot, so a caller error cannot index out of bounds). */
+pyr_histogram *pyr_metrics_query_hist(pyr_metrics *m, unsigned path);
 void pyr_hist_observe(pyr_histogram *h, uint64_t ns);
 
 static inline void pyr_metrics_add(atomic_uint_fast64_t *c, uint64_t n) {

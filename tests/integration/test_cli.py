@@ -30,6 +30,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -121,6 +122,42 @@ def table_rows(out: str):
     return []
 
 
+def check_aligned(c: it.Checks, out: str, align: str, what: str) -> None:
+    """Asserts the table's column offsets: the header line (first word SELF,
+    BEFORE or APP) gives each column's start (left-aligned, 'l') or end
+    (right-aligned, 'r'), and every row must have a cell edge exactly there:
+    a left cell starts after the two-space separator, a right cell ends
+    right before it (or at the end of the line)."""
+    lines = out.splitlines()
+    hi = next((i for i, l in enumerate(lines) if l.split()[:1] in (["SELF"], ["BEFORE"], ["APP"])), None)
+    if not c.check(hi is not None, f"{what}: table header found"):
+        return
+    header = lines[hi]
+    # Columns are at least two spaces apart; a header cell may hold one
+    # space ("TOP FUNCTION").
+    cols = [(m.start(), m.end()) for m in re.finditer(r"\S+(?: \S+)*", header)]
+    if not c.eq(len(cols), len(align), f"{what}: header has {len(align)} columns"):
+        return
+    rows = []
+    for r in lines[hi + 1:]:
+        if not r.strip():
+            break
+        rows.append(r)
+    bad = []
+    for r in rows:
+        for (start, end), a in zip(cols, align):
+            if a == "l":
+                ok = len(r) > start and r[start] != " " and (start == 0 or r[start - 2:start] == "  ")
+            else:
+                ok = len(r) >= end and r[end - 1] != " " and r[end:end + 2] in ("", "  ")
+            if not ok:
+                bad.append((r, start, end, a))
+    c.check(bool(rows) and not bad, f"{what}: {len(rows)} rows aligned to the header's columns "
+                                    f"({bad[:1]})")
+    c.check(not any(l != l.rstrip() for l in [header] + rows if align[-1] == "l"),
+            f"{what}: no trailing spaces after the last column")
+
+
 # --------------------------------------------------------------------------- steps
 
 def step_top(c: it.Checks, srv) -> None:
@@ -128,6 +165,7 @@ def step_top(c: it.Checks, srv) -> None:
             "--until", str(T_BEFORE + WIN))
     c.eq(p.returncode, 0, "top: exit 0")
     rows = table_rows(p.stdout)
+    check_aligned(c, p.stdout, "rrrrl", "top: columns")
     c.check(bool(rows) and rows[0][-1] == "com/example/App.hot", "top: hot function first")
     c.check(bool(rows) and rows[0][2] == "70.0%", f"top: hot self 70.0% ({rows[0] if rows else None})")
     c.check(bool(rows) and rows[0][:2] == ["11.7", "min"], "top: 700 s shown as 11.7 min")
@@ -139,6 +177,8 @@ def step_top(c: it.Checks, srv) -> None:
     p = run(srv, "top", "--app", "cliapp", "--from", str(T_BEFORE - WIN), "--until",
             str(T_BEFORE + WIN), "--json", "--limit", "2", "--by", "total")
     c.eq(p.returncode, 0, "top --json: exit 0")
+    c.check(p.stdout.lstrip().startswith("{") and "SELF%" not in p.stdout,
+            "top --json: a JSON document, no table text")
     try:
         j = json.loads(p.stdout)
         c.eq(len(j["functions"]), 2, "top --json: --limit 2")
@@ -181,6 +221,7 @@ def step_diff(c: it.Checks, srv) -> None:
     p = run(srv, "diff", "--app", "cliapp", "--before", window(T_BEFORE), "--after", window(T_AFTER))
     c.eq(p.returncode, 0, "diff: exit 0")
     rows = table_rows(p.stdout)
+    check_aligned(c, p.stdout, "rrrrl", "diff: columns")
     c.check(bool(rows) and rows[0][-1] == "com/example/App.grown", "diff: grown function first")
     c.check(bool(rows) and rows[0][:4] == ["0.0%", "60.0%", "+60.0pp", "new"],
             f"diff: grown 0% -> 60% (+60pp, new) ({rows[0] if rows else None})")
@@ -213,6 +254,7 @@ def step_bottleneck(c: it.Checks, srv) -> None:
     p = run(srv, "bottleneck", *args)
     c.eq(p.returncode, 0, "bottleneck: exit 0")
     rows = {r[0]: r for r in table_rows(p.stdout)}
+    check_aligned(c, p.stdout, "llrrrrrl", "bottleneck: columns")
     c.check("CPU-bound" in " ".join(rows.get("cliapp", [])), "bottleneck: cliapp CPU-bound")
     c.check("lock-bound" in " ".join(rows.get("lockapp", [])), "bottleneck: lockapp lock-bound")
     c.check("wait-bound" in " ".join(rows.get("waitapp", [])), "bottleneck: waitapp wait-bound")
@@ -285,7 +327,8 @@ def step_pprof(c: it.Checks, srv, tmp: str) -> None:
     raw = gzip.decompress(data)
     c.check(len(raw) > 0 and b"com/example/App.hot" in raw, "pprof: profile names the hot function")
     go = shutil.which("go")
-    if go:
+    # scripts/deps.sh installs golang-go; a missing go is a failure, not a pass.
+    if c.check(go is not None, "pprof: go installed for go tool pprof (scripts/deps.sh: golang-go)"):
         g = subprocess.run([go, "tool", "pprof", "-top", out], capture_output=True, text=True, timeout=300)
         c.check(g.returncode == 0 and "com/example/App.hot" in g.stdout,
                 f"go tool pprof -top reads it ({g.stderr.strip()[:200]})")

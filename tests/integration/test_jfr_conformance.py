@@ -17,7 +17,8 @@ DEVIATIONS below (and argued in docs/jfr-parser.md); there are none.
 Environment: PYRITE_BUILD_DIR (build tree with bin/pyrite), PYRITE_SOURCE_DIR
 (source tree); the corpus is $PYRITE_CONFORMANCE_DIR, or
 $PYRITE_SOURCE_DIR/tests/data/jfr-parser-corpus (a vendored copy).  A missing corpus
-prints SKIP and exits 0.  Python 3 standard library only.
+prints SKIP and exits 77, which CTest reports as skipped
+(SKIP_RETURN_CODE 77 in tests/integration/CMakeLists.txt).  Python 3 standard library only.
 """
 import glob
 import gzip
@@ -32,6 +33,7 @@ import tempfile
 DEVIATIONS = {}
 
 EXPECTED_SUFFIX = "_expected_collapsed.txt.gz"
+SKIP_RC = 77  # CTest SKIP_RETURN_CODE: a missing corpus shows as skipped, not passed
 
 
 def corpus_dir():
@@ -60,7 +62,7 @@ def main():
     corpus = corpus_dir()
     if not os.path.isdir(corpus):
         print("SKIP: JFR conformance corpus not found at %s" % corpus)
-        return 0
+        return SKIP_RC
     build = os.environ.get("PYRITE_BUILD_DIR", "build")
     pyrite = os.path.join(build, "bin", "pyrite")
     if not os.access(pyrite, os.X_OK):
@@ -70,7 +72,7 @@ def main():
     recordings = sorted(glob.glob(os.path.join(corpus, "*.jfr.gz")))
     if not recordings:
         print("SKIP: no recordings in %s" % corpus)
-        return 0
+        return SKIP_RC
     # <base>_<index>_<profile>_expected_collapsed.txt.gz, matched against the
     # recording names (bases contain '_' and digits themselves).
     bases = [os.path.basename(r)[:-len(".jfr.gz")] for r in recordings]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -265,19 +266,17 @@ def ingest(c: it.Checks, srv: it.Server) -> None:
 
 def live_jvm(c: it.Checks, srv: it.Server) -> bool:
     """Runs a real JVM with the agent uploading every second (optional)."""
-    try:
-        import pyrite_it as pit
-    except Exception:  # noqa: BLE001
-        return False
-    if not os.path.isfile(pit.agent_path()):
-        it.log("  (agent not built: skipping the live JVM)")
+    # The agent is part of every build this test runs against: a missing
+    # agent or JDK is a failure, not a silent pass of the live-JVM checks.
+    import pyrite_it as pit
+    if not c.check(os.path.isfile(pit.agent_path()), f"live JVM: agent built ({pit.agent_path()})"):
         return False
     try:
         jdk = pit.find_jdks()[0]
         opts = {"server": f"http://127.0.0.1:{srv.port}", "app": "live", "upload": "1s", "log": "warn"}
         res = pit.run_java(jdk, "pyrite.it.HotLoop", ["--seconds", "4"], agent=opts, timeout=90)
     except Exception as e:  # noqa: BLE001
-        it.log(f"  (no JVM run: {e})")
+        c.check(False, f"live JVM: could not run a JVM ({e})")
         return False
     c.check(res.ok, f"live JVM exits 0 ({res.describe() if not res.ok else ''})")
     return res.ok
@@ -342,6 +341,16 @@ def step_labels(c: it.Checks, srv: it.Server) -> None:
     if r is not None:
         c.check(r.get("dataIngested") is True and int(r.get("oldestProfileTime", 0)) == T_ORDERS * 1000,
                 f"GetProfileStats ({r})")
+    # The same call in binary protobuf (what Grafana sends): an empty request,
+    # GetProfileStatsResponse{1: data_ingested, 2: oldest ms, 3: newest ms}.
+    body = cproto(c, srv, "GetProfileStats", b"", "GetProfileStats proto")
+    if body is not None:
+        f = pb_decode(body)
+        got = (f.get(1, [0])[0], f.get(2, [0])[0], f.get(3, [0])[0])
+        want_newest = int(r.get("newestProfileTime", 0)) if r is not None else got[2]
+        c.eq(got, (1, T_ORDERS * 1000, want_newest),
+             "GetProfileStats proto: data_ingested, oldest = first upload, newest = JSON's")
+        c.check(got[2] >= T_DIFF_B * 1000, f"GetProfileStats proto: newest covers the last upload ({got[2]})")
 
 
 def step_render(c: it.Checks, srv: it.Server) -> Dict[str, object]:
@@ -404,8 +413,9 @@ def step_render(c: it.Checks, srv: it.Server) -> Dict[str, object]:
 
 def go_pprof(c: it.Checks, data: bytes, what: str) -> None:
     go = shutil.which("go")
-    if go is None:
-        it.log(f"  ({what}: go not installed; decoded in Python only)")
+    # scripts/deps.sh installs golang-go: without it this check cannot run,
+    # and that must show as a failure rather than pass unnoticed.
+    if not c.check(go is not None, f"{what}: go installed for go tool pprof (scripts/deps.sh: golang-go)"):
         return
     d = tempfile.mkdtemp(prefix="pyrite-pprof-")
     try:
@@ -578,13 +588,47 @@ def step_errors(c: it.Checks, srv: it.Server) -> None:
     it.log("  server still ready after errors: " + str(srv.get("/ready")[0]))
 
 
+QUERY_PATHS = {"/pyroscope/render", "/pyroscope/render-diff", "/pyroscope/label-values",
+               "/pyroscope/label-names"} | {
+    "/querier.v1.QuerierService/" + m for m in (
+        "ProfileTypes", "LabelNames", "LabelValues", "Series", "SelectMergeStacktraces",
+        "SelectMergeProfile", "SelectSeries", "Diff", "GetProfileStats", "other")}
+
+
 def step_metrics(c: it.Checks, srv: it.Server) -> None:
     m = srv.metrics()
-    c.check(m.get("pyrited_query_duration_seconds_count", 0) >= 20, "query latency histogram fed")
+    hist_paths = {re.search(r'path="([^"]*)"', k).group(1) for k in m
+                  if k.startswith("pyrited_query_duration_seconds_count{")}
+    c.eq(hist_paths, QUERY_PATHS, "query latency histogram: one series per known query path")
+    c.check(sum(v for k, v in m.items() if k.startswith("pyrited_query_duration_seconds_count{")) >= 20,
+            "query latency histogram fed")
     c.check(m.get('pyrited_requests_total{path="/pyroscope/render",code="200"}', 0) >= 1,
             "requests counted by query route")
-    c.check(m.get('pyrited_requests_total{path="/querier.v1.QuerierService",code="200"}', 0) >= 10,
-            "Connect requests counted")
+    c.check(m.get('pyrited_requests_total{path="/querier.v1.QuerierService/LabelValues",code="200"}', 0) >= 2,
+            "Connect requests counted per method")
+    # Exact deltas over a known set of requests.
+    smst = "/querier.v1.QuerierService/SelectMergeStacktraces"
+    keys = {
+        "smst_200": f'pyrited_requests_total{{path="{smst}",code="200"}}',
+        "smst_hist": f'pyrited_query_duration_seconds_count{{path="{smst}"}}',
+        "other_404": 'pyrited_requests_total{path="/querier.v1.QuerierService/other",code="404"}',
+        "other_hist": 'pyrited_query_duration_seconds_count{path="/querier.v1.QuerierService/other"}',
+        "render_hist": 'pyrited_query_duration_seconds_count{path="/pyroscope/render"}',
+    }
+    before = {k: m.get(v, 0) for k, v in keys.items()}
+    for _ in range(3):
+        connect(srv, "SelectMergeStacktraces", json.dumps({"profileTypeID": CPU}).encode(), JSON_CT)
+    connect(srv, "NoSuchMethodForMetrics", b"{}", JSON_CT)
+    srv.get(f"/pyroscope/render?{q({'query': CPU + '{}'})}")
+    srv.get(f"/pyroscope/render?{q({'query': CPU + '{}'})}")
+    m2 = srv.metrics()
+    delta = {k: m2.get(v, 0) - before[k] for k, v in keys.items()}
+    c.eq(delta, {"smst_200": 3, "smst_hist": 3, "other_404": 1, "other_hist": 1, "render_hist": 2},
+         "metrics deltas: per-method counter and histogram, unknown method -> other")
+    c.check(not any("NoSuchMethod" in k for k in m2), "an unknown method name never becomes a label")
+    req_paths = {re.search(r'path="([^"]*)"', k).group(1) for k in m2 if k.startswith("pyrited_requests_total{")}
+    c.check(req_paths <= QUERY_PATHS | {"/ready", "/metrics", "/ingest", "/push.v1.PusherService/Push", "other"},
+            f"requests_total path labels from the fixed set ({sorted(req_paths)})")
 
 
 def step_auth() -> it.Checks:

@@ -1,6 +1,8 @@
 /*
- * bench_query.c - end-to-end query benchmark for pyrited (DESIGN.md §4:
+ * bench_query.c - in-process query benchmark for pyrited (DESIGN.md §4:
  * flame graph for 1 h of one app, 360 uploads, p50 <= 50 ms; 24 h <= 500 ms).
+ * No socket and no HTTP: it calls pyr_query_handle as a query worker does;
+ * tests/tools/bench_query_http.py times the same data over real HTTP.
  *
  *   bench_query DIR [--uploads N] [--runs R] [--scale F] [--seed S]
  *                   [--sync full|normal] [--skip-compacted]
@@ -18,7 +20,7 @@
  * windows into blocks; the newest hour is always fresh):
  *   store    pyr_store_merge alone (storage side: read, decode, sum, tree)
  *   fg       + flame graph levels with maxNodes 8192 (our side)
- *   render   GET /pyroscope/render end to end through pyr_query_handle
+ *   render   GET /pyroscope/render through pyr_query_handle (no HTTP)
  *            (exactly what a query worker runs: argument parsing, merge,
  *            flame graph, timeline from per-profile totals, JSON)
  *   smst-pb  SelectMergeStacktraces, application/proto request and answer

@@ -4,7 +4,8 @@
  * byte here: every string encoding (0-5, String-pool references), 9-byte
  * and padded varints, fields bound by name in any order, checkpoints split
  * and chained by delta, metadata after the events, a ChunkHeader pool,
- * multi-chunk files with reused keys, gzip, labels, Pyroscope's value and
+ * multi-chunk files with reused keys, gzip, labels (contextId and spanName
+ * through a LabelsSnapshot), profiler.LiveObject, Pyroscope's value and
  * naming rules; and hostile input: truncation at every byte, bad sizes and
  * offsets, delta loops, huge counts, deep nesting, recursive types,
  * undeclared type ids, String-pool reference cycles, memory limits.
@@ -996,6 +997,201 @@ static void test_labels_and_gzip(void **state) {
   b_free(&gzl);
 }
 
+/* ------------------------------------------- LiveObject, span_name (§1.4-1.5) */
+
+enum { C_EXEC_SPAN = 106, C_LIVE = 107 };
+
+/* std_classes with ExecutionSample replaced by one that also has spanName
+ * (first, to show it is bound by name), plus profiler.LiveObject with a
+ * contextId field that must be ignored. */
+static size_t span_live_classes(cdef *out) {
+  size_t n = 0;
+  for (size_t i = 0; i < N_STD; i++)
+    if (std_classes[i].id != C_EXEC)
+      out[n++] = std_classes[i];
+  out[n++] = (cdef){C_EXEC_SPAN, "jdk.ExecutionSample", "jdk.jfr.Event",
+                    {{"startTime", "long", 0, 0},
+                     {"spanName", "long", 0, 0},
+                     {"state", "jdk.types.ThreadState", 1, 0},
+                     {"stackTrace", "jdk.types.StackTrace", 1, 0},
+                     {"contextId", "long", 0, 0},
+                     {"spanId", "long", 0, 0}}};
+  out[n++] = (cdef){C_LIVE, "profiler.LiveObject", "jdk.jfr.Event",
+                    {{"startTime", "long", 0, 0},
+                     {"stackTrace", "jdk.types.StackTrace", 1, 0},
+                     {"allocationSize", "long", 0, 0},
+                     {"allocationTime", "long", 0, 0},
+                     {"contextId", "long", 0, 0}}};
+  return n;
+}
+
+static void ev_exec_span(chunk *c, uint64_t ctx, uint64_t span_name) {
+  bb e = {0};
+  b_var(&e, 12345);
+  b_var(&e, span_name);
+  b_var(&e, 1); /* RUNNABLE */
+  b_var(&e, 1); /* stack 1 */
+  b_var(&e, ctx);
+  b_var(&e, 0); /* no spanId: no profile_id label */
+  ch_event(c, C_EXEC_SPAN, &e);
+  b_free(&e);
+}
+
+static void ev_live(chunk *c, uint64_t size, uint64_t ctx) {
+  bb e = {0};
+  b_var(&e, 1);
+  b_var(&e, 1); /* stack 1 */
+  b_var(&e, size);
+  b_var(&e, 999);
+  b_var(&e, ctx);
+  ch_event(c, C_LIVE, &e);
+  b_free(&e);
+}
+
+/* Protobuf: a length-delimited field around m. */
+static void pb_len(bb *out, uint32_t field, const bb *m) {
+  b_var(out, ((uint64_t)field << 3) | 2);
+  b_var(out, m->n);
+  bput(out, m->d, m->n);
+}
+
+/* LabelsSnapshot{contexts: {7: {1: 2}}, strings: {1: "k", 2: "v",
+ * 5: "GET /orders"}}, encoded here field by field. */
+static void span_snapshot(bb *out) {
+  bb lab = {0}, ctx = {0}, ent = {0};
+  b_var(&lab, 0x08); /* Context.labels entry: key 1 -> value 2 */
+  b_var(&lab, 1);
+  b_var(&lab, 0x10);
+  b_var(&lab, 2);
+  pb_len(&ctx, 1, &lab);
+  b_var(&ent, 0x08); /* contexts entry: key 7 -> Context */
+  b_var(&ent, 7);
+  pb_len(&ent, 2, &ctx);
+  pb_len(out, 1, &ent);
+  static const struct {
+    uint64_t id;
+    const char *s;
+  } strs[] = {{1, "k"}, {2, "v"}, {5, "GET /orders"}};
+  for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+    bb se = {0}, sv = {0};
+    b_var(&se, 0x08);
+    b_var(&se, strs[i].id);
+    bput(&sv, strs[i].s, strlen(strs[i].s));
+    pb_len(&se, 2, &sv);
+    pb_len(out, 2, &se);
+    b_free(&se);
+    b_free(&sv);
+  }
+  b_free(&lab);
+  b_free(&ctx);
+  b_free(&ent);
+}
+
+/* "k1=v1,k2=v2" (sorted by key) of sample i's label set. */
+static void label_text(const pyr_prof *p, size_t i, char *buf, size_t cap, int64_t *v0) {
+  uint32_t ls;
+  const int64_t *v;
+  pyr_prof_sample(p, i, NULL, NULL, &ls, &v);
+  *v0 = v[0];
+  size_t n;
+  const pyr_prof_label *lb = pyr_prof_labels(p, ls, &n);
+  const char *pairs[8][2];
+  assert_true(n <= 8);
+  for (size_t j = 0; j < n; j++) {
+    pairs[j][0] = pyr_prof_str(p, lb[j].key, NULL);
+    pairs[j][1] = pyr_prof_str(p, lb[j].value, NULL);
+  }
+  for (size_t a = 1; a < n; a++) /* insertion sort by key */
+    for (size_t b = a; b > 0 && strcmp(pairs[b - 1][0], pairs[b][0]) > 0; b--) {
+      const char *k = pairs[b][0], *x = pairs[b][1];
+      pairs[b][0] = pairs[b - 1][0];
+      pairs[b][1] = pairs[b - 1][1];
+      pairs[b - 1][0] = k;
+      pairs[b - 1][1] = x;
+    }
+  size_t o = 0;
+  buf[0] = '\0';
+  for (size_t j = 0; j < n; j++)
+    o += (size_t)snprintf(buf + o, cap - o, "%s%s=%s", j ? "," : "", pairs[j][0], pairs[j][1]);
+}
+
+static void test_live_object_and_span_name(void **state) {
+  (void)state;
+  cdef cls[N_STD + 2];
+  size_t ncls = span_live_classes(cls);
+  bb f = {0}, pools = {0}, sn = {0};
+  uint64_t np;
+  chunk c;
+  ch_init(&c);
+  ch_metadata(&c, cls, ncls, 0);
+  ev_exec_span(&c, 7, 5); /* k=v + span_name */
+  ev_exec_span(&c, 7, 5);
+  ev_exec_span(&c, 0, 5); /* span_name alone */
+  ev_exec_span(&c, 7, 0); /* k=v alone */
+  ev_exec_span(&c, 0, 0); /* no labels */
+  ev_live(&c, 4096, 7);   /* LiveObject: value 1 each, context ignored */
+  ev_live(&c, 64, 0);
+  ev_live(&c, 8, 7);
+  std_pools(&pools, &np, 0);
+  ch_checkpoint(&c, &pools, np, 1);
+  ch_finish(&c, &f);
+  span_snapshot(&sn);
+
+  pyr_prof_list l = {0};
+  char ev[64], err[512];
+  assert_int_equal(convert(&f, sn.d, sn.n, 100, &l, ev, err), PYR_JFR_OK);
+
+  /* profiler.LiveObject -> memory:live:count:objects:count, [1] per event. */
+  const pyr_prof *live = find(&l, "memory", "live");
+  assert_non_null(live);
+  const pyr_prof_type *t = pyr_prof_get_type(live);
+  assert_int_equal(t->nvalues, 1);
+  assert_string_equal(t->sample_unit[0], "count");
+  assert_string_equal(t->period_type, "objects");
+  assert_string_equal(t->period_unit, "count");
+  expect_profile(&l, "memory", "live", DEMO " [3]");
+  assert_int_equal(pyr_prof_nlabelsets(live), 0); /* contextId 7 ignored */
+
+  /* spanName (a snapshot string id) -> span_name; contextId -> k=v. */
+  const pyr_prof *cpu = find(&l, "process_cpu", "cpu");
+  assert_non_null(cpu);
+  assert_int_equal(pyr_prof_nsamples(cpu), 4);
+  int seen = 0;
+  for (size_t i = 0; i < pyr_prof_nsamples(cpu); i++) {
+    char lt[256];
+    int64_t v;
+    label_text(cpu, i, lt, sizeof(lt), &v);
+    if (strcmp(lt, "k=v,span_name=GET /orders") == 0) {
+      assert_int_equal(v, 2 * 10000000);
+      seen |= 1;
+    } else if (strcmp(lt, "span_name=GET /orders") == 0) {
+      assert_int_equal(v, 10000000);
+      seen |= 2;
+    } else if (strcmp(lt, "k=v") == 0) {
+      assert_int_equal(v, 10000000);
+      seen |= 4;
+    } else if (strcmp(lt, "") == 0) {
+      assert_int_equal(v, 10000000);
+      seen |= 8;
+    } else {
+      fail_msg("unexpected label set '%s'", lt);
+    }
+  }
+  assert_int_equal(seen, 15);
+  pyr_prof_list_free(&l);
+
+  /* Without a snapshot the span name cannot be resolved: no labels. */
+  assert_int_equal(convert(&f, NULL, 0, 100, &l, ev, err), PYR_JFR_OK);
+  cpu = find(&l, "process_cpu", "cpu");
+  assert_int_equal(pyr_prof_nlabelsets(cpu), 0);
+  expect_profile(&l, "process_cpu", "cpu", DEMO " [50000000]");
+  expect_profile(&l, "memory", "live", DEMO " [3]");
+  pyr_prof_list_free(&l);
+  b_free(&f);
+  b_free(&pools);
+  b_free(&sn);
+}
+
 static void test_normalize_symbols(void **state) {
   (void)state;
   static const char *const cases[][2] = {
@@ -1405,6 +1601,7 @@ int main(void) {
       cmocka_unit_test(test_missing_references),
       cmocka_unit_test(test_string_pool_refs),
       cmocka_unit_test(test_labels_and_gzip),
+      cmocka_unit_test(test_live_object_and_span_name),
       cmocka_unit_test(test_normalize_symbols),
       cmocka_unit_test(test_truncation_everywhere),
       cmocka_unit_test(test_bad_header),
