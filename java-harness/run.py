@@ -37,7 +37,7 @@ Configurations (--configs, comma-separated; default none,pyrite-cpu,pyrite-all,j
   other:<path>[=<options>]   any other JVMTI agent: -agentpath:<path>[=<options>]
                    (e.g. async-profiler's libasyncProfiler.so; %d in options = run number)
   Fine-grained Pyrite configs, writing JFR to a file instead of uploading:
-  itimer, cpu, alloc, lock, wall, wallonly, all, asprof (--async-profiler PATH), pyrite:<opts>
+  itimer, cpu, alloc, alloconly, lock, lockonly, wall, wallonly, all, asprof (--async-profiler PATH), pyrite:<opts>
 
 The Pyrite upload configurations use one pyrited (--pyrited, default
 $PYRITE_BUILD_DIR/bin/pyrited) started for the whole benchmark on 127.0.0.1
@@ -92,7 +92,7 @@ WORKLOADS = {
 }
 REFERENCE = ("none", "baseline")
 UPLOAD_CONFIGS = ("pyrite-cpu", "pyrite-all")
-FILE_CONFIGS = ("itimer", "cpu", "alloc", "lock", "wall", "wallonly", "all")
+FILE_CONFIGS = ("itimer", "cpu", "alloc", "alloconly", "lock", "lockonly", "wall", "wallonly", "all")
 # Threads whose CPU time is the profiler's own, by configuration kind (matched on comm).
 THREAD_PATTERNS = {"pyrite": r"^pyrite-", "jfr": r"^JFR"}
 
@@ -297,7 +297,9 @@ def agent_options(name, args):
         "itimer": f"event=itimer,interval={i}",
         "cpu": f"event=cpu,interval={i}",
         "alloc": f"event=itimer,interval={i},alloc={args.alloc}",
+        "alloconly": f"event=none,interval={i},alloc={args.alloc}",
         "lock": f"event=itimer,interval={i},lock={args.lock}",
+        "lockonly": f"event=none,interval={i},lock={args.lock}",
         "wall": f"event=itimer,interval={i},wall={args.wall}",
         "wallonly": f"event=none,interval={i},wall={args.wall}",
         "all": f"event=cpu,interval={i},wall={args.wall},alloc={args.alloc},lock={args.lock}",
