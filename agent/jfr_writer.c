@@ -40,9 +40,10 @@
  * Metadata id.  The JDK reuses the previous chunk's metadata without reading
  * it when the id repeats, so this must change whenever the type table below
  * changes.  It also differs from async-profiler's 0x7FFFFFFF so our chunks
- * can be appended after theirs in one file.  "PYR" + format revision 1.
+ * can be appended after theirs in one file.  "PYR" + format revision 2
+ * (revision 2 added contextId to the sample events).
  */
-#define PYR_JFR_METADATA_ID 0x50595201u
+#define PYR_JFR_METADATA_ID 0x50595202u
 
 /* The JDK reads record sizes as Java ints, and slot offsets are 32-bit:
  * keep the whole writer far below both. */
@@ -124,6 +125,9 @@ typedef struct class_desc {
 #define FLD(n, t) {n, t, 0, 0, NULL}
 #define FLD_BYTES(n) {n, T_LONG, 0, T_A_DATA_AMOUNT, "BYTES"}
 #define FLD_ADDRESS {"address", T_LONG, 0, T_A_MEMORY_ADDRESS, NULL}
+/* Dynamic labels: a plain long, last field of the sample events the
+ * Pyroscope server reads labels from (jfr-format.md; 0 = no labels). */
+#define FLD_CONTEXT {"contextId", T_LONG, 0, 0, NULL}
 #define N(a) ((uint8_t)(sizeof(a) / sizeof((a)[0])))
 
 /* Pool types use async-profiler's field lists: its JfrReader decodes them
@@ -153,25 +157,28 @@ static const field_desc f_symbol[] = {FLD("string", T_STRING)};
 
 static const field_desc f_execution_sample[] = {
     FLD_START, FLD_CP("sampledThread", T_THREAD),
-    FLD_CP("stackTrace", T_STACK_TRACE), FLD_CP("state", T_THREAD_STATE)};
+    FLD_CP("stackTrace", T_STACK_TRACE), FLD_CP("state", T_THREAD_STATE),
+    FLD_CONTEXT};
 static const field_desc f_wall_clock_sample[] = {
     FLD_START,
     FLD_CP("sampledThread", T_THREAD),
     FLD_CP("stackTrace", T_STACK_TRACE),
     FLD_CP("state", T_THREAD_STATE),
     FLD("samples", T_INT),
-    {"timeSpan", T_LONG, 0, T_A_TIMESPAN, "TICKS"}};
+    {"timeSpan", T_LONG, 0, T_A_TIMESPAN, "TICKS"},
+    FLD_CONTEXT};
 static const field_desc f_alloc_in_new_tlab[] = {
     FLD_START,
     FLD_CP("eventThread", T_THREAD),
     FLD_CP("stackTrace", T_STACK_TRACE),
     FLD_CP("objectClass", T_CLASS),
     FLD_BYTES("allocationSize"),
-    FLD_BYTES("tlabSize")};
+    FLD_BYTES("tlabSize"),
+    FLD_CONTEXT};
 static const field_desc f_alloc_outside_tlab[] = {
     FLD_START, FLD_CP("eventThread", T_THREAD),
     FLD_CP("stackTrace", T_STACK_TRACE), FLD_CP("objectClass", T_CLASS),
-    FLD_BYTES("allocationSize")};
+    FLD_BYTES("allocationSize"), FLD_CONTEXT};
 static const field_desc f_monitor_enter[] = {
     FLD_START,
     FLD_DURATION,
@@ -179,7 +186,8 @@ static const field_desc f_monitor_enter[] = {
     FLD_CP("stackTrace", T_STACK_TRACE),
     FLD_CP("monitorClass", T_CLASS),
     FLD_CP("previousOwner", T_THREAD),
-    FLD_ADDRESS};
+    FLD_ADDRESS,
+    FLD_CONTEXT};
 static const field_desc f_thread_park[] = {
     FLD_START,
     FLD_DURATION,
@@ -300,6 +308,7 @@ struct pyr_jfr {
   uint64_t nevents;
   uint64_t dropped;
   uint64_t unknown_method; /* placeholder for method key 0, lazily pooled */
+  uint64_t context;        /* contextId of the next sample events */
 };
 
 /* ------------------------------------------------------------------------
@@ -706,6 +715,7 @@ int pyr_jfr_execution_sample(pyr_jfr *w, uint64_t ticks, uint64_t thread,
   s_varint(w, thread);
   s_varint(w, stack);
   s_varint(w, (uint64_t)state);
+  s_varint(w, w->context);
   return event_commit(w);
 }
 
@@ -720,6 +730,7 @@ int pyr_jfr_wall_sample(pyr_jfr *w, uint64_t ticks, uint64_t thread,
   s_varint(w, (uint64_t)state);
   s_varint(w, samples);
   s_varint(w, time_span_ticks);
+  s_varint(w, w->context);
   return event_commit(w);
 }
 
@@ -734,6 +745,7 @@ int pyr_jfr_alloc_in_new_tlab(pyr_jfr *w, uint64_t ticks, uint64_t thread,
   s_varint(w, object_class);
   s_varint(w, allocation_size);
   s_varint(w, tlab_size);
+  s_varint(w, w->context);
   return event_commit(w);
 }
 
@@ -747,6 +759,7 @@ int pyr_jfr_alloc_outside_tlab(pyr_jfr *w, uint64_t ticks, uint64_t thread,
   s_varint(w, stack);
   s_varint(w, object_class);
   s_varint(w, allocation_size);
+  s_varint(w, w->context);
   return event_commit(w);
 }
 
@@ -762,6 +775,7 @@ int pyr_jfr_monitor_enter(pyr_jfr *w, uint64_t ticks, uint64_t duration_ticks,
   s_varint(w, monitor_class);
   s_varint(w, 0); /* previousOwner: unknown to the sampler, null */
   s_varint(w, address);
+  s_varint(w, w->context);
   return event_commit(w);
 }
 
@@ -781,6 +795,11 @@ int pyr_jfr_thread_park(pyr_jfr *w, uint64_t ticks, uint64_t duration_ticks,
   s_varint(w, (uint64_t)until_ms);
   s_varint(w, address);
   return event_commit(w);
+}
+
+void pyr_jfr_set_context(pyr_jfr *w, uint64_t context) {
+  if (w)
+    w->context = context;
 }
 
 int pyr_jfr_active_setting(pyr_jfr *w, uint64_t ticks, const char *name,

@@ -104,6 +104,10 @@ int pyr_jfr_thread_park(pyr_jfr *w, uint64_t ticks, uint64_t duration_ticks,
                         int64_t timeout_ns, int64_t until_ms, uint64_t address);
 int pyr_jfr_active_setting(pyr_jfr *w, uint64_t ticks, const char *name,
                            const char *value);
+/* Dynamic labels: the contextId (0 = none, the initial value) written as
+ * the last field of the ExecutionSample, WallClockSample, allocation and
+ * JavaMonitorEnter events added after this call.  ThreadPark has none. */
+void pyr_jfr_set_context(pyr_jfr *w, uint64_t context);
 
 uint64_t pyr_jfr_event_count(const pyr_jfr *w);
 uint64_t pyr_jfr_dropped_events(const pyr_jfr *w);

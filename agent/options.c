@@ -17,15 +17,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef int (*setter_fn)(pyr_options *o, const char *key, const char *val, char *err,
                          size_t errlen);
 
+/* pyroscope_env: the Pyroscope Java agent's variable, then an older alias
+ * (applied first, so the canonical name wins when both are set). */
 struct opt_def {
   const char *key;
   const char *pyrite_env;
   const char *pyroscope_env;
   setter_fn set;
+  const char *pyroscope_alias;
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -116,18 +120,30 @@ static int duration_in(const char *key, const char *val, uint64_t lo, uint64_t h
   return 0;
 }
 
+/* itimer, cpu (ctimer), none: the CPU engine.  wall, alloc, lock: what
+ * async-profiler (and so the Pyroscope Java agent) does with them as its main
+ * event - profile only that kind, no CPU sampling; resolved in
+ * resolve_event_mode() once every source is applied.  Any case, because
+ * `-Dpyroscope.profiler.event=CPU` is seen in the wild. */
 static int set_event(pyr_options *o, const char *key, const char *val, char *err,
                      size_t errlen) {
-  if (strcmp(val, "itimer") == 0)
-    o->event = PYR_ENGINE_ITIMER;
-  else if (strcmp(val, "cpu") == 0 || strcmp(val, "ctimer") == 0)
-    o->event = PYR_ENGINE_CPU;
-  else if (strcmp(val, "none") == 0)
-    o->event = PYR_ENGINE_NONE;
-  else
-    return fail(err, errlen, "invalid value '%s' for option '%s': expected itimer, cpu or none",
-                val, key);
-  return 0;
+  static const struct { const char *name; enum pyr_cpu_engine engine; int mode; } values[] = {
+      {"itimer", PYR_ENGINE_ITIMER, PYR_EVMODE_CPU}, {"cpu", PYR_ENGINE_CPU, PYR_EVMODE_CPU},
+      {"ctimer", PYR_ENGINE_CPU, PYR_EVMODE_CPU},    {"none", PYR_ENGINE_NONE, PYR_EVMODE_CPU},
+      {"wall", PYR_ENGINE_NONE, PYR_EVMODE_WALL},    {"alloc", PYR_ENGINE_NONE, PYR_EVMODE_ALLOC},
+      {"lock", PYR_ENGINE_NONE, PYR_EVMODE_LOCK},
+  };
+  for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+    if (strcasecmp(val, values[i].name) == 0) {
+      o->event = values[i].engine;
+      o->event_mode = values[i].mode;
+      return 0;
+    }
+  }
+  return fail(err, errlen,
+              "invalid value '%s' for option '%s': expected itimer, cpu, none, wall, alloc "
+              "or lock",
+              val, key);
 }
 
 static int set_interval(pyr_options *o, const char *key, const char *val, char *err,
@@ -142,14 +158,19 @@ static int set_wall(pyr_options *o, const char *key, const char *val, char *err,
   return duration_in(key, val, 1000000, 10000000000ull, &o->wall_ns, err, errlen);
 }
 
+/* 0 means what it means to async-profiler and the Pyroscope Java agent:
+ * sample every allocation (their docs warn it is far too costly for
+ * production).  Stored as 1 byte, the smallest sampling interval, because
+ * alloc_bytes == 0 means "off" inside the agent. */
 static int set_alloc(pyr_options *o, const char *key, const char *val, char *err,
                      size_t errlen) {
-  if (pyr_parse_bytes(val, &o->alloc_bytes) != 0 || o->alloc_bytes == 0 ||
-      o->alloc_bytes > (1ull << 30))
+  if (pyr_parse_bytes(val, &o->alloc_bytes) != 0 || o->alloc_bytes > (1ull << 30))
     return fail(err, errlen,
-                "invalid value '%s' for option '%s': expected bytes between 1 and 1g, "
-                "such as 512k",
+                "invalid value '%s' for option '%s': expected bytes between 0 (every "
+                "allocation) and 1g, such as 512k",
                 val, key);
+  if (o->alloc_bytes == 0)
+    o->alloc_bytes = 1;
   return 0;
 }
 
@@ -201,6 +222,7 @@ STRING_SETTER(set_auth_token, auth_token)
 STRING_SETTER(set_basic_user, basic_user)
 STRING_SETTER(set_basic_password, basic_password)
 STRING_SETTER(set_tenant, tenant)
+STRING_SETTER(set_cacert, cacert)
 
 static int set_server(pyr_options *o, const char *key, const char *val, char *err,
                       size_t errlen) {
@@ -376,7 +398,10 @@ static int set_app(pyr_options *o, const char *key, const char *val, char *err,
 
 static const struct opt_def defs[] = {
     {"event", "PYRITE_EVENT", "PYROSCOPE_PROFILER_EVENT", set_event},
-    {"interval", "PYRITE_INTERVAL", "PYROSCOPE_PROFILER_INTERVAL", set_interval},
+    /* PYROSCOPE_PROFILING_INTERVAL is the Java agent's name; the misspelt
+     * PYROSCOPE_PROFILER_INTERVAL was documented here first and stays an alias. */
+    {"interval", "PYRITE_INTERVAL", "PYROSCOPE_PROFILING_INTERVAL", set_interval,
+     "PYROSCOPE_PROFILER_INTERVAL"},
     {"wall", "PYRITE_WALL", NULL, set_wall},
     {"alloc", "PYRITE_ALLOC", "PYROSCOPE_PROFILER_ALLOC", set_alloc},
     {"lock", "PYRITE_LOCK", "PYROSCOPE_PROFILER_LOCK", set_lock},
@@ -385,7 +410,7 @@ static const struct opt_def defs[] = {
     {"labels", "PYRITE_LABELS", "PYROSCOPE_LABELS", set_label_list},
     {"upload", "PYRITE_UPLOAD", "PYROSCOPE_UPLOAD_INTERVAL", set_upload},
     {"file", "PYRITE_FILE", NULL, set_file},
-    {"jstackdepth", "PYRITE_JSTACKDEPTH", NULL, set_jstackdepth},
+    {"jstackdepth", "PYRITE_JSTACKDEPTH", "PYROSCOPE_JAVA_STACK_DEPTH_MAX", set_jstackdepth},
     {"log", "PYRITE_LOG", "PYROSCOPE_LOG_LEVEL", set_log},
     {"authtoken", "PYRITE_AUTH_TOKEN", "PYROSCOPE_AUTH_TOKEN", set_auth_token},
     {"basicauthuser", "PYRITE_BASIC_AUTH_USER", "PYROSCOPE_BASIC_AUTH_USER", set_basic_user},
@@ -394,6 +419,7 @@ static const struct opt_def defs[] = {
     {"tenant", "PYRITE_TENANT_ID", "PYROSCOPE_TENANT_ID", set_tenant},
     {"headers", "PYRITE_HTTP_HEADERS", "PYROSCOPE_HTTP_HEADERS", set_headers_json},
     {"enabled", "PYRITE_ENABLED", "PYROSCOPE_AGENT_ENABLED", set_enabled},
+    {"cacert", "PYRITE_CA_FILE", NULL, set_cacert},
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 
@@ -408,18 +434,49 @@ static void set_defaults(pyr_options *o) {
   o->enabled = 1;
 }
 
+static int apply_one_env(pyr_options *o, const struct opt_def *d, const char *name,
+                         pyr_getenv_fn getenv_fn, char *err, size_t errlen) {
+  const char *val = name ? getenv_fn(name) : NULL;
+  char sub[512];
+  if (!val || !*val)
+    return 0;
+  if (d->set(o, d->key, val, sub, sizeof(sub)) != 0)
+    return fail(err, errlen, "%s (from environment variable %s)", sub, name);
+  return 0;
+}
+
 static int apply_env(pyr_options *o, pyr_getenv_fn getenv_fn, int pyroscope, char *err,
                      size_t errlen) {
   for (size_t i = 0; i < NDEFS; i++) {
-    const char *name = pyroscope ? defs[i].pyroscope_env : defs[i].pyrite_env;
-    const char *val = name ? getenv_fn(name) : NULL;
-    char sub[512];
-    if (!val || !*val)
-      continue;
-    if (defs[i].set(o, defs[i].key, val, sub, sizeof(sub)) != 0)
-      return fail(err, errlen, "%s (from environment variable %s)", sub, name);
+    const struct opt_def *d = &defs[i];
+    if (pyroscope && (apply_one_env(o, d, d->pyroscope_alias, getenv_fn, err, errlen) != 0 ||
+                      apply_one_env(o, d, d->pyroscope_env, getenv_fn, err, errlen) != 0))
+      return -1;
+    if (!pyroscope && apply_one_env(o, d, d->pyrite_env, getenv_fn, err, errlen) != 0)
+      return -1;
   }
   return 0;
+}
+
+/* event=wall|alloc|lock switch that one kind on at async-profiler's default
+ * unless its own option says how; CPU sampling is already off. */
+static void resolve_event_mode(pyr_options *o) {
+  switch (o->event_mode) {
+  case PYR_EVMODE_WALL:
+    if (!o->wall_ns) /* async-profiler samples wall clock at `interval` */
+      o->wall_ns = o->interval_ns < 1000000 ? 1000000 : o->interval_ns;
+    break;
+  case PYR_EVMODE_ALLOC:
+    if (!o->alloc_bytes)
+      o->alloc_bytes = PYR_EVENT_ALLOC_DEFAULT;
+    break;
+  case PYR_EVMODE_LOCK:
+    if (o->lock_ns == PYR_LOCK_OFF)
+      o->lock_ns = PYR_EVENT_LOCK_DEFAULT_NS;
+    break;
+  default:
+    break;
+  }
 }
 
 static int apply_pair(pyr_options *o, const char *key, const char *val, char *err,
@@ -474,6 +531,7 @@ int pyr_options_parse(pyr_options *o, const char *optstr, pyr_getenv_fn getenv_f
     goto fail;
   if (optstr && apply_string(o, optstr, err, errlen) != 0)
     goto fail;
+  resolve_event_mode(o);
   if (!o->app && set_string(&o->app, "java") != 0) {
     fail(err, errlen, "out of memory");
     goto fail;
@@ -486,6 +544,7 @@ fail:
 
 void pyr_options_free(pyr_options *o) {
   free(o->file);
+  free(o->cacert);
   free(o->server);
   free(o->app);
   free(o->auth_token);

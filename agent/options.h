@@ -29,6 +29,21 @@ enum pyr_cpu_engine {
   PYR_ENGINE_NONE = 2,
 };
 
+/* The Pyroscope Java agent passes PYROSCOPE_PROFILER_EVENT straight to
+ * async-profiler as its main event, so `wall`, `alloc` and `lock` there mean
+ * "profile only that" (no CPU sampling).  Options remember which one was
+ * asked for and resolve it after every source is applied. */
+enum pyr_event_mode {
+  PYR_EVMODE_CPU = 0,   /* itimer, cpu or none: `event` is the CPU engine */
+  PYR_EVMODE_WALL = 1,  /* wall-clock only, at `interval` unless wall= is set */
+  PYR_EVMODE_ALLOC = 2, /* allocations only, 512 KiB unless alloc= is set */
+  PYR_EVMODE_LOCK = 3,  /* lock contention only, 10 us unless lock= is set */
+};
+
+/* async-profiler's defaults for event=alloc / event=lock (arguments.h). */
+#define PYR_EVENT_ALLOC_DEFAULT (512u * 1024u)
+#define PYR_EVENT_LOCK_DEFAULT_NS 10000u
+
 typedef struct pyr_label {
   char *key;
   char *value;
@@ -36,6 +51,7 @@ typedef struct pyr_label {
 
 typedef struct pyr_options {
   enum pyr_cpu_engine event;
+  int event_mode;         /* enum pyr_event_mode: what `event` asked for */
   uint64_t interval_ns;   /* CPU sampling period */
   uint64_t wall_ns;       /* 0 = wall-clock sampling off */
   uint64_t alloc_bytes;   /* 0 = allocation sampling off */
@@ -44,6 +60,7 @@ typedef struct pyr_options {
   uint32_t jstackdepth;
   int log_level;          /* enum pyr_log_level */
   char *file;             /* JFR output path or NULL */
+  char *cacert;           /* PEM CA bundle for https uploads, NULL = system store */
   char *server;           /* base URL or NULL */
   char *app;              /* application name */
   char *auth_token, *basic_user, *basic_password, *tenant;

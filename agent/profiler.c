@@ -17,6 +17,7 @@
 #include "profiler.h"
 
 #include "classes.h"
+#include "context.h"
 #include "cpu_engine.h"
 #include "gzip.h"
 #include "jfr_writer.h"
@@ -61,6 +62,7 @@ struct event {
   uint64_t ticks;
   uint64_t weight;
   uint64_t extra2;   /* alloc: object size; lock: real wait ns */
+  uint64_t context;  /* dynamic-labels context id (0 = none) */
   uint32_t extra;    /* alloc, lock: class id */
   uint32_t tid;
   uint32_t stack;
@@ -275,6 +277,7 @@ static void add_event(const pyr_sample *s, uint32_t stack) {
   e->weight = s->weight;
   e->extra = (uint32_t)s->extra;
   e->extra2 = s->extra2;
+  e->context = s->context;
   e->tid = s->tid;
   e->stack = stack;
   e->kind = s->kind;
@@ -351,7 +354,8 @@ static int fold_sleeping(const pyr_sample *s, uint32_t stack) {
       idx == 0 || idx > P.nevents)
     return 0;
   struct event *e = &P.events[idx - 1];
-  if (e->kind != PYR_SAMPLE_WALL || e->stack != stack || e->state != PYR_STATE_SLEEPING)
+  if (e->kind != PYR_SAMPLE_WALL || e->stack != stack || e->state != PYR_STATE_SLEEPING ||
+      e->context != s->context) /* different labels: a different series */
     return 0;
   e->weight += s->weight;
   return 1;
@@ -556,6 +560,8 @@ static int cmp_event(const void *a, const void *b) {
     return kx - ky;
   if (x->stack != y->stack)
     return x->stack < y->stack ? -1 : 1;
+  if (x->context != y->context)
+    return x->context < y->context ? -1 : 1;
   if (x->tid != y->tid)
     return x->tid < y->tid ? -1 : 1;
   return (x->ticks > y->ticks) - (x->ticks < y->ticks);
@@ -575,6 +581,7 @@ static void write_event(struct chunk_ctx *c, const struct event *ev) {
     q.ticks = P.window_start_ticks; /* stay inside the chunk */
   uint64_t tk = thread_key(c, e->tid), sk = stack_key(c, e->stack);
   uint64_t unit = P.opt.interval_ns ? P.opt.interval_ns : 1;
+  pyr_jfr_set_context(c->w, e->context);
   switch (e->kind) {
   case PYR_SAMPLE_WALL: {
     /* Pyroscope values a WallClockSample at samples x (1e9/sampleRate),
@@ -623,6 +630,43 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return 0;
 }
 
+/* The window's dynamic labels: a gzipped LabelsSnapshot of the context
+ * ids its events use, or NULL when none (or on failure: the profile then
+ * goes out without labels rather than not at all). */
+static uint8_t *labels_part(size_t *len) {
+  pyr_u64map seen = {0};
+  uint64_t *ids = NULL;
+  uint8_t *pb = NULL, *gz = NULL;
+  size_t n = 0, pblen = 0;
+
+  *len = 0;
+  for (size_t i = 0; i < P.nevents && n == 0; i++)
+    n = P.events[i].context != 0;
+  if (n == 0)
+    return NULL;
+  n = 0;
+  ids = malloc(P.nevents * sizeof(*ids));
+  if (!ids || pyr_u64map_init(&seen, PYR_CTX_DEFAULT_MAX) != 0)
+    goto out;
+  for (size_t i = 0; i < P.nevents; i++) {
+    uint64_t id = P.events[i].context, v;
+    if (id == 0 || pyr_u64map_get(&seen, id, &v))
+      continue;
+    pyr_u64map_put(&seen, id, 1); /* full map: later ids may repeat; harmless */
+    ids[n++] = id;
+  }
+  if (pyr_ctx_table_snapshot(pyr_ctx_global(), ids, n, &pb, &pblen) > 0 &&
+      pyr_gzip(pb, pblen, PYR_UPLOAD_GZIP_LEVEL, &gz, len) != 0) {
+    gz = NULL;
+    *len = 0;
+  }
+out:
+  free(pb);
+  free(ids);
+  pyr_u64map_free(&seen);
+  return gz;
+}
+
 static void emit_chunk(const uint8_t *data, size_t len, uint64_t end_ticks) {
   uint8_t *gz = NULL;
   size_t gzlen = 0;
@@ -639,12 +683,14 @@ static void emit_chunk(const uint8_t *data, size_t len, uint64_t end_ticks) {
     P.chunk_errors++;
     return;
   }
+  size_t labels_len = 0;
+  uint8_t *labels = labels_part(&labels_len);
   /* from/until in epoch seconds, as the Pyroscope Java agent sends them. */
   uint64_t from_s = P.window_start_nanos / 1000000000ull;
   uint64_t until_s = (P.window_start_nanos + (end_ticks - P.window_start_ticks)) / 1000000000ull;
   if (until_s <= from_s)
     until_s = from_s + 1;
-  pyr_shipper_submit(gz, gzlen, from_s, until_s);
+  pyr_shipper_submit_labels(gz, gzlen, labels, labels_len, from_s, until_s);
 }
 
 static uint64_t thread_cpu_ns(void) {
@@ -656,6 +702,8 @@ static uint64_t thread_cpu_ns(void) {
  * before its first sample included).  attach: bracket name resolution with
  * the JVM attach hooks (the aggregator pthread); the VMDeath thread is a
  * JVM thread already. */
+static uint64_t flush_deadline_ns; /* 0, or CLOCK_MONOTONIC limit of the VMDeath flush */
+
 static void write_window(int force, int attach) {
   struct chunk_ctx c = {0};
   uint8_t *out = NULL;
@@ -690,8 +738,15 @@ static void write_window(int force, int attach) {
    * WallClockSample later CPU, allocation and lock events would be valued
    * with that sample's `samples` field instead of 1. */
   qsort(P.events, P.nevents, sizeof(struct event), cmp_event);
-  for (size_t i = 0; i < P.nevents; i++)
+  for (size_t i = 0; i < P.nevents; i++) {
+    /* At VMDeath the JVM waits for us: past the flush deadline the rest of
+     * the window is cut (counted as jfr_dropped) so exit stays bounded. */
+    if (flush_deadline_ns && (i & 255) == 0 && clock_ns(CLOCK_MONOTONIC) >= flush_deadline_ns) {
+      P.jfr_dropped += P.nevents - i;
+      break;
+    }
     write_event(&c, &P.events[i]);
+  }
   P.jfr_dropped += pyr_jfr_dropped_events(c.w);
   if (pyr_jfr_finish(c.w, end, &out, &len) != 0) {
     P.chunk_errors++;
@@ -905,6 +960,12 @@ void pyr_profiler_format_stats(char *buf, size_t len) {
       (unsigned long long)ws.jvm_stacks,
       (unsigned long long)s.wall_samples, (unsigned long long)ws.signal_errors,
       (unsigned long long)s.wall_no_slot, (unsigned long long)P.wall.misses);
+  PUT(" wall_deferred=%llu wall_walks_raced=%llu wall_max_visits_tick=%llu"
+      " wall_max_walks_tick=%llu wall_max_signals_tick=%llu wall_cpu_us=%llu",
+      (unsigned long long)ws.deferred, (unsigned long long)ws.walks_raced,
+      (unsigned long long)ws.max_visits,
+      (unsigned long long)ws.max_walks, (unsigned long long)ws.max_signals,
+      (unsigned long long)(ws.cpu_ns / 1000));
   PUT(" alloc_samples=%llu lock_events=%llu lock_below_threshold_dropped=%llu"
       " callback_stack_errors=%llu callback_dropped_ring=%llu classes=%u",
       (unsigned long long)atomic_load(&P.cb.alloc_samples),
@@ -912,6 +973,28 @@ void pyr_profiler_format_stats(char *buf, size_t len) {
       (unsigned long long)atomic_load(&P.cb.lock_below_threshold_dropped),
       (unsigned long long)atomic_load(&P.cb.stack_errors),
       (unsigned long long)atomic_load(&P.events_dropped_ring), pyr_classes_count());
+  /* The allocation callback's measured cost per sample, and how often the
+   * class-id cache (JVMTI tags) spared it the signature lookup. */
+  uint64_t alloc_n = atomic_load(&P.cb.alloc_samples);
+  uint64_t alloc_ns = atomic_load(&P.cb.alloc_callback_ns);
+  uint64_t cb_hist[PYR_HIST_BUCKETS], cls_hist[PYR_HIST_BUCKETS];
+  for (unsigned i = 0; i < PYR_HIST_BUCKETS; i++) {
+    cb_hist[i] = atomic_load_explicit(&P.cb.alloc_callback_hist[i], memory_order_relaxed);
+    cls_hist[i] = atomic_load_explicit(&P.cb.alloc_class_hist[i], memory_order_relaxed);
+  }
+  pyr_classes_stats cs;
+  pyr_classes_get_stats(&cs);
+  /* Quantiles are bucket upper bounds, as for the handler above. */
+  PUT(" alloc_callback_ns=%llu alloc_callback_mean_ns=%llu alloc_callback_p50_ns=%llu"
+      " alloc_callback_p99_ns=%llu alloc_class_p50_ns=%llu alloc_class_p99_ns=%llu"
+      " class_tag_hits=%llu class_tag_misses=%llu classes_overflow=%llu",
+      (unsigned long long)alloc_ns, (unsigned long long)(alloc_n ? alloc_ns / alloc_n : 0),
+      (unsigned long long)pyr_sampler_hist_quantile(cb_hist, 0.5),
+      (unsigned long long)pyr_sampler_hist_quantile(cb_hist, 0.99),
+      (unsigned long long)pyr_sampler_hist_quantile(cls_hist, 0.5),
+      (unsigned long long)pyr_sampler_hist_quantile(cls_hist, 0.99),
+      (unsigned long long)cs.tag_hits, (unsigned long long)cs.tag_misses,
+      (unsigned long long)cs.overflow);
   pyr_guard_stats g;
   pyr_guard_get_stats(&g);
   PUT(" guard_installed=%d guard_faults=%llu guard_faults_segv=%llu guard_faults_bus=%llu"
@@ -922,6 +1005,11 @@ void pyr_profiler_format_stats(char *buf, size_t len) {
   PUT(" window_cpu_us=%llu", (unsigned long long)(P.windows_timed
                                                    ? P.window_cpu_ns / P.windows_timed / 1000
                                                    : 0));
+  pyr_ctx_stats cx;
+  pyr_ctx_global_stats(&cx);
+  PUT(" label_contexts=%llu label_contexts_overflow=%llu label_sets_rejected=%llu",
+      (unsigned long long)cx.registered, (unsigned long long)cx.overflow,
+      (unsigned long long)cx.rejected);
   if (P.opt.server) {
     pyr_shipper_stats sh;
     pyr_shipper_get_stats(&sh);
@@ -965,7 +1053,10 @@ void pyr_profiler_shutdown(uint64_t budget_ms) {
   }
   if (pthread_mutex_timedlock(&P.work, &until) == 0) {
     drain();
+    /* Keep a quarter of the budget for the last upload. */
+    flush_deadline_ns = deadline - budget_ms * 1000000ull / 4;
     write_window(P.chunks_written == 0 && P.fd >= 0, 0);
+    flush_deadline_ns = 0;
     pthread_mutex_unlock(&P.work);
   } else {
     pyr_warn("final flush skipped: the aggregator did not yield within %llu ms",

@@ -66,6 +66,12 @@ typedef struct pyr_callback_counters {
   _Atomic uint64_t lock_events;     /* contended monitor waits recorded */
   _Atomic uint64_t lock_below_threshold_dropped; /* short waits sampled out */
   _Atomic uint64_t stack_errors;    /* GetStackTrace failures */
+  _Atomic uint64_t alloc_callback_ns; /* time inside SampledObjectAlloc, total */
+  /* ... and per call (pyr_sampler_hist_bucket): the median resists the
+   * preemptions a loaded machine adds to a wall-clock mean. */
+  _Atomic uint64_t alloc_callback_hist[PYR_HIST_BUCKETS];
+  /* The class-name part of it (entry to class id known), per call. */
+  _Atomic uint64_t alloc_class_hist[PYR_HIST_BUCKETS];
 } pyr_callback_counters;
 pyr_callback_counters *pyr_profiler_callback_counters(void);
 

@@ -32,6 +32,9 @@ static struct {
   int stopping, done;
   uint64_t deadline;
   char *url_base;       /* server + "/ingest?name=...&spyName=...&format=jfr" */
+  size_t path_off;      /* offset of "/ingest" in url_base */
+  char *cacert;         /* CURLOPT_CAINFO or NULL (system store) */
+  int tls_hint_given;
   char *redacted;       /* server URL without credentials, for logs */
   struct curl_slist *headers;
   char *basic_user, *basic_password;
@@ -48,9 +51,35 @@ static uint64_t mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* A failed TLS verification or a bad CA file fails the same way on every
+ * attempt until someone changes the configuration: retrying it eight times
+ * per upload only hammers the server with handshakes. */
+static int transport_error_is_permanent(int curl_code) {
+  switch (curl_code) {
+  case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_URL_MALFORMAT:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+int pyr_shipper_tls_error(int curl_code) {
+  return curl_code != CURLE_UNSUPPORTED_PROTOCOL && curl_code != CURLE_URL_MALFORMAT &&
+         transport_error_is_permanent(curl_code);
+}
+
 enum pyr_ship_verdict pyr_shipper_classify(int transport_error, long http_status) {
   if (transport_error)
-    return PYR_SHIP_RETRY;
+    return transport_error_is_permanent(transport_error) ? PYR_SHIP_DROP : PYR_SHIP_RETRY;
   if (http_status >= 200 && http_status < 300)
     return PYR_SHIP_OK;
   if (http_status == 429 || http_status >= 500)
@@ -112,7 +141,7 @@ static char *redact(const char *url) {
   return out;
 }
 
-static char *build_url_base(const pyr_options *o) {
+char *pyr_shipper_build_url(const pyr_options *o, size_t *path_off) {
   char name[2048];
   size_t n = strlen(o->server);
   char *escaped, *url;
@@ -125,9 +154,12 @@ static char *build_url_base(const pyr_options *o) {
     n--; /* "http://h:4040/" and "http://h:4040" mean the same server */
   size_t len = n + strlen(escaped) + 128;
   url = malloc(len);
-  if (url)
+  if (url) {
     snprintf(url, len, "%.*s/ingest?name=%s&spyName=javaspy&units=samples&aggregationType=sum"
              "&format=jfr", (int)n, o->server, escaped);
+    if (path_off)
+      *path_off = n; /* where "/ingest" starts: the server part may have lost slashes */
+  }
   curl_free(escaped);
   return url;
 }
@@ -202,6 +234,17 @@ static enum pyr_ship_verdict send_once(CURL *curl, const pyr_upload *u, long tim
   curl_mime_name(part, "jfr");
   curl_mime_filename(part, "jfr");
   curl_mime_data(part, (const char *)u->body, u->len);
+  /* Dynamic labels: the gzipped LabelsSnapshot, also as a file part. */
+  if (u->labels && u->labels_len) {
+    part = curl_mime_addpart(mime);
+    if (!part) {
+      snprintf(why, whylen, "out of memory");
+      goto out;
+    }
+    curl_mime_name(part, "labels");
+    curl_mime_filename(part, "labels");
+    curl_mime_data(part, (const char *)u->labels, u->labels_len);
+  }
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, S.headers);
@@ -210,7 +253,17 @@ static enum pyr_ship_verdict send_once(CURL *curl, const pyr_upload *u, long tim
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   rc = curl_easy_perform(curl);
   if (rc != CURLE_OK) {
-    snprintf(why, whylen, "%s", curl_easy_strerror(rc));
+    v = pyr_shipper_classify((int)rc, 0);
+    if (rc == CURLE_SSL_CACERT_BADFILE && S.cacert)
+      snprintf(why, whylen, "%s: cannot use the CA file %s given by cacert=/PYRITE_CA_FILE",
+               curl_easy_strerror(rc), S.cacert);
+    else if (pyr_shipper_tls_error((int)rc))
+      snprintf(why, whylen, "%s: the server's TLS certificate is not trusted%s",
+               curl_easy_strerror(rc),
+               S.cacert ? " by the CA file given by cacert=/PYRITE_CA_FILE"
+                        : "; for a private CA set cacert=<PEM file> or PYRITE_CA_FILE");
+    else
+      snprintf(why, whylen, "%s", curl_easy_strerror(rc));
     goto out;
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
@@ -236,7 +289,11 @@ static void note_result(enum pyr_ship_verdict v, long status, size_t bytes, cons
   } else {
     S.stats.failed_attempts++;
     S.down_failures++;
-    if (!S.server_down)
+    if (!S.server_down && v == PYR_SHIP_DROP)
+      pyr_warn("upload to %s failed: %s; retrying cannot help, so uploads failing this way "
+               "are dropped and counted (no further messages until uploads succeed again)",
+               S.redacted, why);
+    else if (!S.server_down)
       pyr_warn("upload to %s failed: %s; retrying in the background (no further messages "
                "until uploads succeed again)", S.redacted, why);
     S.server_down = 1;
@@ -314,6 +371,8 @@ static void *sender_main(void *arg) {
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* never SIGALRM inside a JVM */
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "pyrite/" PYRITE_VERSION);
+    if (S.cacert)
+      curl_easy_setopt(curl, CURLOPT_CAINFO, S.cacert);
     if (S.basic_user) {
       curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
       curl_easy_setopt(curl, CURLOPT_USERNAME, S.basic_user);
@@ -331,6 +390,7 @@ static void *sender_main(void *arg) {
     if (curl)
       send_with_retries(curl, &u);
     free(u.body);
+    free(u.labels);
   }
   if (curl)
     curl_easy_cleanup(curl);
@@ -343,6 +403,24 @@ static void *sender_main(void *arg) {
   return NULL;
 }
 
+/* PYRITE_TEST_UPLOAD_QUEUE=N (1..PYR_SHIPPER_QUEUE) shrinks the queue: a
+ * test hook, so an outage test sees drops within seconds instead of after
+ * eight upload periods.  Not a user option. */
+static size_t queue_capacity(void) {
+  const char *v = getenv("PYRITE_TEST_UPLOAD_QUEUE");
+  char *end;
+  long n;
+  if (!v || !*v)
+    return PYR_SHIPPER_QUEUE;
+  n = strtol(v, &end, 10);
+  if (*end || n < 1 || n > PYR_SHIPPER_QUEUE) {
+    pyr_warn("PYRITE_TEST_UPLOAD_QUEUE=%s ignored (test hook, 1..%d)", v, PYR_SHIPPER_QUEUE);
+    return PYR_SHIPPER_QUEUE;
+  }
+  pyr_info("PYRITE_TEST_UPLOAD_QUEUE=%ld: upload queue shrunk (test hook)", n);
+  return (size_t)n;
+}
+
 int pyr_shipper_start(const pyr_options *o) {
   pthread_condattr_t attr;
   pthread_attr_t tattr;
@@ -352,7 +430,8 @@ int pyr_shipper_start(const pyr_options *o) {
     pyr_error("libcurl failed to initialise; uploads disabled");
     return -1;
   }
-  S.url_base = build_url_base(o);
+  S.url_base = pyr_shipper_build_url(o, &S.path_off);
+  S.cacert = o->cacert ? strdup(o->cacert) : NULL;
   S.redacted = redact(o->server);
   S.headers = build_headers(o);
   S.basic_user = o->basic_user ? strdup(o->basic_user) : NULL;
@@ -360,7 +439,7 @@ int pyr_shipper_start(const pyr_options *o) {
   S.sample_rate = o->interval_ns ? 1000000000ull / o->interval_ns : 100;
   S.rng = (unsigned)mono_ns();
   if (!S.url_base || !S.redacted || !S.headers ||
-      pyr_upload_queue_init(&S.queue, PYR_SHIPPER_QUEUE) != 0) {
+      pyr_upload_queue_init(&S.queue, queue_capacity()) != 0) {
     pyr_error("out of memory setting up uploads; uploads disabled");
     return -1;
   }
@@ -377,14 +456,21 @@ int pyr_shipper_start(const pyr_options *o) {
     return -1;
   }
   S.started = 1;
-  pyr_info("uploading to %s every period as %s", S.redacted, S.url_base + strlen(o->server));
+  pyr_info("uploading to %s every period as %s", S.redacted, S.url_base + S.path_off);
   return 0;
 }
 
 void pyr_shipper_submit(uint8_t *gz, size_t len, uint64_t from_s, uint64_t until_s) {
-  pyr_upload u = {.body = gz, .len = len, .from_s = from_s, .until_s = until_s};
+  pyr_shipper_submit_labels(gz, len, NULL, 0, from_s, until_s);
+}
+
+void pyr_shipper_submit_labels(uint8_t *gz, size_t len, uint8_t *labels_gz, size_t labels_len,
+                               uint64_t from_s, uint64_t until_s) {
+  pyr_upload u = {.body = gz, .len = len, .from_s = from_s, .until_s = until_s,
+                  .labels = labels_gz, .labels_len = labels_len};
   if (!S.started) {
     free(gz);
+    free(labels_gz);
     return;
   }
   pthread_mutex_lock(&S.lock);

@@ -29,8 +29,10 @@ int pyr_upload_queue_init(pyr_upload_queue *q, size_t capacity) {
 void pyr_upload_queue_destroy(pyr_upload_queue *q) {
   if (!q->items)
     return;
-  for (size_t i = 0; i < q->count; i++)
+  for (size_t i = 0; i < q->count; i++) {
     free(q->items[(q->head + i) % q->capacity].body);
+    free(q->items[(q->head + i) % q->capacity].labels);
+  }
   free(q->items);
   pthread_mutex_destroy(&q->lock);
   pthread_cond_destroy(&q->cond);
@@ -41,6 +43,7 @@ void pyr_upload_queue_push(pyr_upload_queue *q, pyr_upload *u) {
   pthread_mutex_lock(&q->lock);
   if (q->count == q->capacity) {
     free(q->items[q->head].body);
+    free(q->items[q->head].labels);
     q->head = (q->head + 1) % q->capacity;
     q->count--;
     q->dropped++;
@@ -49,6 +52,7 @@ void pyr_upload_queue_push(pyr_upload_queue *q, pyr_upload *u) {
   q->count++;
   q->pushed++;
   u->body = NULL;
+  u->labels = NULL;
   pthread_cond_broadcast(&q->cond);
   pthread_mutex_unlock(&q->lock);
 }
@@ -67,6 +71,7 @@ int pyr_upload_queue_pop(pyr_upload_queue *q, pyr_upload *out, uint64_t deadline
   if (q->count > 0) {
     *out = q->items[q->head];
     q->items[q->head].body = NULL;
+    q->items[q->head].labels = NULL;
     q->head = (q->head + 1) % q->capacity;
     q->count--;
     got = 1;

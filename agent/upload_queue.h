@@ -20,6 +20,9 @@ typedef struct pyr_upload {
   size_t len;
   uint64_t from_s;   /* period start, epoch seconds */
   uint64_t until_s;  /* period end, epoch seconds */
+  uint8_t *labels;   /* gzipped LabelsSnapshot (dynamic labels) or NULL;
+                        malloc'd, owned and freed together with body */
+  size_t labels_len;
 } pyr_upload;
 
 typedef struct pyr_upload_queue {
@@ -33,7 +36,7 @@ typedef struct pyr_upload_queue {
 
 int pyr_upload_queue_init(pyr_upload_queue *q, size_t capacity);
 void pyr_upload_queue_destroy(pyr_upload_queue *q); /* frees queued bodies */
-/* Takes ownership of u->body.  Evicts (and frees) the oldest when full. */
+/* Takes ownership of u->body and u->labels.  Evicts (and frees) the oldest when full. */
 void pyr_upload_queue_push(pyr_upload_queue *q, pyr_upload *u);
 /* Waits until an upload is available or the queue is closed, at most until
  * `deadline` (CLOCK_MONOTONIC ns, 0 = forever).  Returns 1 with *out filled

@@ -1,5 +1,11 @@
 /*
  * wall_engine.c - wall-clock sampler thread (see wall_engine.h).
+ *
+ * Threads: the per-slot arrays in W (seen_tid, folds, by_signal), the
+ * cursor and the slot fields after last_state belong to the wall thread
+ * alone; thread_ref is read under a slot lock; the rest are atomics.
+ * Invariant: a visit either attributes a thread's elapsed time (and moves
+ * its clock) or changes nothing, so deferring a visit loses no time.
  */
 #include "wall_engine.h"
 
@@ -21,6 +27,7 @@
 #define CPUCLOCK_PERTHREAD 4
 
 #define SLOT_LOCKS 64 /* striped: slot i uses lock i % SLOT_LOCKS */
+#define PYR_WALL_SCAN_SLACK 64 /* slots scanned beyond the highest seen in use */
 
 static struct {
   pyr_ring *ring;
@@ -31,8 +38,14 @@ static struct {
   pthread_mutex_t slot_locks[SLOT_LOCKS];
   _Atomic int running;
   uint32_t cursor;
+  uint32_t high; /* 1 + the highest slot index ever seen in use */
   uint32_t seen_tid[PYR_WALL_MAX_SLOTS]; /* tid the private fields belong to */
-  _Atomic uint64_t ticks, visits, signals, repeats, signal_errors, jvm_stacks;
+  uint16_t folds[PYR_WALL_MAX_SLOTS];    /* active visits folded since the last walk */
+  uint8_t by_signal[PYR_WALL_MAX_SLOTS]; /* last stack came from a signal, not a walk */
+  uint8_t raced[PYR_WALL_MAX_SLOTS];     /* last walk was dropped (see visit) */
+  _Atomic uint64_t ticks, visits, signals, repeats, signal_errors, jvm_stacks, deferred, cpu_ns;
+  _Atomic uint64_t walks_raced;
+  _Atomic uint64_t max_visits, max_walks, max_signals; /* per tick */
 } W;
 
 static pthread_once_t locks_once = PTHREAD_ONCE_INIT;
@@ -83,13 +96,14 @@ static int64_t thread_cpu_ns(uint32_t tid) {
 /* A wall sample whose stack came from JVMTI (the thread was not running
  * Java, so it was not signalled). */
 static void write_jvm_sample(uint32_t tid, uint64_t now, uint64_t weight, uint16_t state,
-                             int32_t n) {
+                             int32_t n, uint64_t context) {
   pyr_sample *rec = pyr_ring_reserve(W.ring, pyr_sample_size(n > 0 ? n : 0));
   if (!rec)
     return;
   rec->ticks = now;
   rec->weight = weight;
   rec->extra = rec->extra2 = 0;
+  rec->context = context; /* the thread's labels, copied into its slot */
   rec->tid = tid;
   /* No Java frames (a JVM service thread waiting in native code): name
    * the sample after the thread, as for threads without a JNIEnv. */
@@ -102,7 +116,7 @@ static void write_jvm_sample(uint32_t tid, uint64_t now, uint64_t weight, uint16
   pyr_ring_commit(W.ring, rec);
 }
 
-static void write_repeat(uint32_t tid, uint64_t now, uint64_t weight) {
+static void write_repeat(uint32_t tid, uint64_t now, uint64_t weight, uint64_t context) {
   pyr_sample *rec = pyr_ring_reserve(W.ring, pyr_sample_size(PYR_WALL_REPEAT));
   if (!rec)
     return; /* counted by the ring */
@@ -111,102 +125,198 @@ static void write_repeat(uint32_t tid, uint64_t now, uint64_t weight) {
   rec->weight = weight;
   rec->tid = tid;
   rec->num_frames = PYR_WALL_REPEAT;
+  rec->context = context;
   rec->kind = PYR_SAMPLE_WALL;
   rec->state = PYR_STATE_SLEEPING;
   pyr_ring_commit(W.ring, rec);
 }
 
-/* Returns 1 if it sent a signal. */
-static int visit(pyr_wall_slot *slot, uint32_t idx, uint32_t tid, pid_t pid) {
+/* What a visit did; the tick's budgets are charged accordingly. */
+enum visit_result {
+  VISIT_NONE,      /* nothing to attribute yet (new thread, < 1 unit, gone) */
+  VISIT_CHEAP,     /* attributed without a walk or a signal (repeat, ended) */
+  VISIT_WALKED,    /* took a JVMTI stack */
+  VISIT_SIGNALLED, /* sent SIGVTALRM */
+  VISIT_NEED_WALK, /* needs a walk, but the tick's walk budget is spent */
+  VISIT_NEED_SIGNAL,
+  VISIT_RETRY, /* walked, but the stack was dropped (see visit); walk again */
+};
+
+/* Whether a thread that was SLEEPING at its previous sample, ran briefly
+ * since and is not running Java now can be folded into a repeat of its
+ * last stack instead of being walked again (see wall_engine.h). */
+static int foldable(uint32_t idx, uint64_t cpu_delta, uint64_t span, uint16_t state) {
+  return state == PYR_STATE_SLEEPING && cpu_delta * PYR_WALL_IDLE_DUTY < span &&
+         W.folds[idx] < PYR_WALL_REFRESH;
+}
+
+/* One thread.  Attributes the wall time since its previous visit, unless
+ * that needs a walk or a signal the tick cannot afford: then nothing of
+ * the slot changes and the time stays with the thread for a later visit. */
+static enum visit_result visit(pyr_wall_slot *slot, uint32_t idx, uint32_t tid, pid_t pid,
+                               int can_walk, int can_signal) {
   uint64_t now = mono_ns();
   int64_t cpu = thread_cpu_ns(tid);
   if (cpu < 0)
-    return 0; /* exited; its slot is released by ThreadEnd */
+    return VISIT_NONE; /* exited; its slot is released by ThreadEnd */
   if (W.seen_tid[idx] != tid) {
     /* A new thread in this slot: start its clock now. */
     W.seen_tid[idx] = tid;
+    W.folds[idx] = 0;
+    W.by_signal[idx] = 0;
+    W.raced[idx] = 0;
     slot->last_ts = now;
     slot->last_cpu_ns = (uint64_t)cpu;
     slot->carry_ns = 0;
-    return 0;
+    return VISIT_NONE;
   }
   uint64_t elapsed = now - slot->last_ts + slot->carry_ns;
   uint64_t units = elapsed / W.unit_ns;
   if (units == 0)
-    return 0;
+    return VISIT_NONE;
   uint64_t weight = units * W.unit_ns;
   uint64_t base = slot->last_cpu_ns;
   uint64_t after = atomic_load_explicit(&slot->cpu_after_ns, memory_order_relaxed);
   if (after > base)
     base = after; /* don't count our own handler as the thread's work */
-  int idle = (uint64_t)cpu - base < PYR_WALL_IDLE_CPU_NS &&
-             atomic_load_explicit(&slot->last_state, memory_order_relaxed) == PYR_STATE_SLEEPING;
-  int busy = (uint64_t)cpu - base >= PYR_WALL_IDLE_CPU_NS;
-  uint64_t prev_ts = slot->last_ts;
-  slot->carry_ns = elapsed - weight;
-  slot->last_ts = now;
-  slot->last_cpu_ns = (uint64_t)cpu;
-  atomic_fetch_add_explicit(&W.visits, 1, memory_order_relaxed);
-  if (W.have_hooks) {
-    int handled = 0;
+  uint64_t cpu_delta = (uint64_t)cpu > base ? (uint64_t)cpu - base : 0;
+  uint64_t span = now - slot->last_ts;
+  int was_sleeping =
+      atomic_load_explicit(&slot->last_state, memory_order_relaxed) == PYR_STATE_SLEEPING;
+  enum visit_result res = VISIT_NONE;
+  /* A blocked thread's CPU clock does not move at all, and any change of
+   * its stack needs it to run; a few microseconds are enough to leave one
+   * wait for another (measured: ReentrantLock waiters folded into their
+   * previous parkNanos under a 20 us threshold).  After a signal, the
+   * handler's own cost is not perfectly excluded (the interrupted system
+   * call restarts after it), so a small threshold remains there: threads
+   * JVMTI calls runnable but that wait inside the VM are signalled once,
+   * not every tick. */
+  int quiet = W.have_hooks && !W.by_signal[idx] ? cpu_delta == 0
+                                                 : cpu_delta < PYR_WALL_IDLE_CPU_NS;
+  if (was_sleeping && quiet) {
+    /* Asleep and has not run since: its stack cannot have changed, so
+     * repeat it without asking the JVM anything (the cheapest visit). */
+    write_repeat(tid, now, weight,
+                 atomic_load_explicit(&slot->context, memory_order_relaxed));
+    atomic_fetch_add_explicit(&W.repeats, 1, memory_order_relaxed);
+    res = VISIT_CHEAP;
+  } else if (W.have_hooks) {
     pthread_mutex_t *m = slot_lock(slot);
     pthread_mutex_lock(m);
     if (slot->thread_ref) {
       int st = W.hooks.thread_state(W.hooks.ctx, slot->thread_ref);
       if (!(st & PYR_TS_ALIVE)) {
-        handled = 1; /* ending: nothing to attribute */
+        res = VISIT_CHEAP; /* ending: nothing to attribute */
       } else if (!(st & PYR_TS_JAVA_RUNNING)) {
         /* Blocked, waiting, parked or in native code: never signal it.
          * Waiting states are sleeping; native code is running if it used
          * at least half of the elapsed time on a CPU. */
-        int native_busy = ((uint64_t)cpu - base) * 2 >= (now - prev_ts);
+        int native_busy = cpu_delta * 2 >= span;
         uint16_t state = (st & PYR_TS_WAITING) || !native_busy ? PYR_STATE_SLEEPING
                                                                : PYR_STATE_RUNNABLE;
-        if (!busy && atomic_load_explicit(&slot->last_state, memory_order_relaxed) ==
-                         PYR_STATE_SLEEPING) {
-          write_repeat(tid, now, weight);
+        if (was_sleeping && foldable(idx, cpu_delta, span, state)) {
+          W.folds[idx]++;
+          write_repeat(tid, now, weight,
+                       atomic_load_explicit(&slot->context, memory_order_relaxed));
           atomic_fetch_add_explicit(&W.repeats, 1, memory_order_relaxed);
+          res = VISIT_CHEAP;
+        } else if (!can_walk) {
+          res = VISIT_NEED_WALK;
         } else {
           int n = W.hooks.thread_stack(W.hooks.ctx, slot->thread_ref, W.frames,
                                        W.hooks.max_depth);
-          write_jvm_sample(tid, now, weight, state, n);
+          /* GetStackTrace is a handshake: a waiting thread that started to
+           * run after the state check is walked at its next stop, not now,
+           * which favours the waits that follow a run (measured on JDK 25:
+           * a short parkNanos after each unlock got twice its share).  So
+           * if a waiting thread ran meanwhile, drop this stack and take the
+           * next one a tick later; once only, so a thread is never starved. */
+          int raced = state == PYR_STATE_SLEEPING && !W.raced[idx] && thread_cpu_ns(tid) != cpu;
+          W.raced[idx] = (uint8_t)raced;
+          if (raced) {
+            atomic_fetch_add_explicit(&W.walks_raced, 1, memory_order_relaxed);
+            res = VISIT_RETRY;
+            goto unlock;
+          }
+          write_jvm_sample(tid, now, weight, state, n,
+                           atomic_load_explicit(&slot->context, memory_order_relaxed));
           atomic_store_explicit(&slot->last_state, state, memory_order_relaxed);
           atomic_fetch_add_explicit(&W.jvm_stacks, 1, memory_order_relaxed);
+          W.folds[idx] = 0;
+          W.by_signal[idx] = 0;
+          res = VISIT_WALKED;
         }
-        handled = 1;
       }
     }
+  unlock:
     pthread_mutex_unlock(m);
-    if (handled)
-      return 0;
   }
-  if (idle) {
-    write_repeat(tid, now, weight);
-    atomic_fetch_add_explicit(&W.repeats, 1, memory_order_relaxed);
-    return 0;
+  if (res == VISIT_NONE) {
+    if (!can_signal) {
+      res = VISIT_NEED_SIGNAL;
+    } else {
+      atomic_fetch_add_explicit(&slot->pending_ns, weight, memory_order_release);
+      if (syscall(SYS_tgkill, pid, (pid_t)tid, SIGVTALRM) != 0) {
+        atomic_fetch_add_explicit(&W.signal_errors, 1, memory_order_relaxed);
+        res = VISIT_CHEAP;
+      } else {
+        atomic_fetch_add_explicit(&W.signals, 1, memory_order_relaxed);
+        W.by_signal[idx] = 1;
+        res = VISIT_SIGNALLED;
+      }
+    }
   }
-  atomic_fetch_add_explicit(&slot->pending_ns, weight, memory_order_release);
-  if (syscall(SYS_tgkill, pid, (pid_t)tid, SIGVTALRM) != 0) {
-    atomic_fetch_add_explicit(&W.signal_errors, 1, memory_order_relaxed);
-    return 0;
-  }
-  atomic_fetch_add_explicit(&W.signals, 1, memory_order_relaxed);
-  return 1;
+  if (res == VISIT_NEED_WALK || res == VISIT_NEED_SIGNAL || res == VISIT_RETRY)
+    return res; /* untouched: the elapsed time waits for the next visit */
+  slot->carry_ns = elapsed - weight;
+  slot->last_ts = now;
+  slot->last_cpu_ns = (uint64_t)cpu;
+  return res;
 }
 
+/* One tick: visit threads round-robin from the cursor until a budget is
+ * spent.  A thread that needs a walk or a signal after that budget is
+ * gone is left where it is and starts the next tick, so no thread is
+ * starved however the budgets fall. */
 static void tick(pyr_wall_slot *slots, pid_t pid, uint32_t self) {
-  unsigned visited = 0, signalled = 0;
-  for (unsigned n = 0; n < PYR_WALL_MAX_SLOTS && visited < PYR_WALL_VISITS &&
-                       signalled < PYR_WALL_SIGNALS;
-       n++) {
+  unsigned visited = 0, signalled = 0, walked = 0;
+  /* Threads claim the lowest free slot, so every used slot is below the
+   * highest one ever seen, and a new one at most a few above it: scanning
+   * PYR_WALL_SCAN_SLACK beyond finds newcomers without reading all 4,096
+   * slots (256 KB) every tick when there are few threads. */
+  uint32_t limit = W.high + PYR_WALL_SCAN_SLACK;
+  if (limit > PYR_WALL_MAX_SLOTS)
+    limit = PYR_WALL_MAX_SLOTS;
+  for (unsigned n = 0; n < limit && visited < PYR_WALL_VISITS; n++) {
+    if (W.cursor >= limit)
+      W.cursor = 0;
     uint32_t idx = W.cursor;
-    W.cursor = (W.cursor + 1) % PYR_WALL_MAX_SLOTS;
     uint32_t tid = atomic_load_explicit(&slots[idx].tid, memory_order_acquire);
-    if (tid == 0 || tid == self)
-      continue;
-    visited++;
-    signalled += (unsigned)visit(&slots[idx], idx, tid, pid);
+    if (tid != 0 && idx >= W.high)
+      W.high = idx + 1;
+    if (tid != 0 && tid != self) {
+      enum visit_result r = visit(&slots[idx], idx, tid, pid, walked < PYR_WALL_WALKS,
+                                  signalled < PYR_WALL_SIGNALS);
+      if (r == VISIT_NEED_WALK || r == VISIT_NEED_SIGNAL || r == VISIT_RETRY) {
+        atomic_fetch_add_explicit(&W.deferred, 1, memory_order_relaxed);
+        visited++;
+        walked += r == VISIT_RETRY;
+        break; /* the cursor stays on it */
+      }
+      visited++;
+      walked += r == VISIT_WALKED;
+      signalled += r == VISIT_SIGNALLED;
+    }
+    W.cursor = idx + 1 >= limit ? 0 : idx + 1;
   }
+  atomic_fetch_add_explicit(&W.visits, visited, memory_order_relaxed);
+  if (visited > atomic_load_explicit(&W.max_visits, memory_order_relaxed))
+    atomic_store_explicit(&W.max_visits, visited, memory_order_relaxed);
+  if (walked > atomic_load_explicit(&W.max_walks, memory_order_relaxed))
+    atomic_store_explicit(&W.max_walks, walked, memory_order_relaxed);
+  if (signalled > atomic_load_explicit(&W.max_signals, memory_order_relaxed))
+    atomic_store_explicit(&W.max_signals, signalled, memory_order_relaxed);
   atomic_fetch_add_explicit(&W.ticks, 1, memory_order_relaxed);
 }
 
@@ -229,7 +339,13 @@ static void *wall_main(void *arg) {
     W.have_hooks = 0;
   clock_gettime(CLOCK_MONOTONIC, &next);
   while (atomic_load_explicit(&W.running, memory_order_acquire)) {
+    struct timespec cpu;
     tick(slots, pid, self);
+    /* Our own cost, sleeps and wake-ups included, for the stats line. */
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
+      atomic_store_explicit(&W.cpu_ns,
+                            (uint64_t)cpu.tv_sec * 1000000000ull + (uint64_t)cpu.tv_nsec,
+                            memory_order_relaxed);
     next.tv_nsec += (long)(W.wall_ns % 1000000000ull);
     next.tv_sec += (time_t)(W.wall_ns / 1000000000ull) + next.tv_nsec / 1000000000L;
     next.tv_nsec %= 1000000000L;
@@ -285,4 +401,10 @@ void pyr_wall_engine_get_stats(pyr_wall_stats *o) {
   o->repeats = atomic_load(&W.repeats);
   o->signal_errors = atomic_load(&W.signal_errors);
   o->jvm_stacks = atomic_load(&W.jvm_stacks);
+  o->deferred = atomic_load(&W.deferred);
+  o->walks_raced = atomic_load(&W.walks_raced);
+  o->cpu_ns = atomic_load(&W.cpu_ns);
+  o->max_visits = atomic_load(&W.max_visits);
+  o->max_walks = atomic_load(&W.max_walks);
+  o->max_signals = atomic_load(&W.max_signals);
 }

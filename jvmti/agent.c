@@ -259,8 +259,28 @@ static int setup_jvmti(jvmtiEnv *jvmti, const pyr_options *o) {
   }
   want.can_generate_sampled_object_alloc_events = alloc;
   want.can_generate_monitor_events = lock;
-  if ((*jvmti)->AddCapabilities(jvmti, &want) != JVMTI_ERROR_NONE)
-    return -1;
+  /* Object tags cache the class-name id of allocation and lock samples
+   * (events.c).  HotSpot offers the capability in the OnLoad phase; its
+   * side effects there are small (the CDS archive is mapped read-write,
+   * the tag map costs a few bytes per tagged class).  Without it, or with
+   * the test hook PYRITE_TEST_NO_CLASS_TAG_CACHE=1 (measures the uncached
+   * path), every sample asks for the class signature as before. */
+  if ((alloc || lock) && potential.can_tag_objects) {
+    const char *no_cache = getenv("PYRITE_TEST_NO_CLASS_TAG_CACHE");
+    if (no_cache && strcmp(no_cache, "1") == 0)
+      pyr_info("PYRITE_TEST_NO_CLASS_TAG_CACHE=1: class-name cache off (test hook)");
+    else
+      want.can_tag_objects = 1;
+  }
+  if ((*jvmti)->AddCapabilities(jvmti, &want) != JVMTI_ERROR_NONE) {
+    if (!want.can_tag_objects)
+      return -1;
+    /* The cache is an optimisation: never lose profiling over it. */
+    want.can_tag_objects = 0;
+    if ((*jvmti)->AddCapabilities(jvmti, &want) != JVMTI_ERROR_NONE)
+      return -1;
+  }
+  pyr_jvm_set_class_tags(want.can_tag_objects);
 
   memset(&cb, 0, sizeof(cb));
   cb.VMInit = on_vm_init;
@@ -325,7 +345,15 @@ JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved) {
     return JNI_OK;
   }
   if (pyr_options_parse(&opt, options, env_lookup, err, sizeof(err)) != 0) {
-    fprintf(stderr, "[pyrite] error: %s; profiling disabled\n", err);
+    /* A bad PYROSCOPE_ or PYRITE_ variable would otherwise print its error
+     * in every jps/jcmd/javac of the container too: JDK tools stay silent. */
+    jvmtiEnv *probe = NULL;
+    int tool = (*vm)->GetEnv(vm, (void **)&probe, JVMTI_VERSION_1_2) == JNI_OK && probe &&
+               is_jdk_tool(probe);
+    if (probe)
+      (*probe)->DisposeEnvironment(probe);
+    if (!tool)
+      fprintf(stderr, "[pyrite] error: %s; profiling disabled\n", err);
     return JNI_OK;
   }
   pyr_log_set_level((enum pyr_log_level)opt.log_level);

@@ -6,6 +6,21 @@
  * signal, no safepoint bias for the current thread) straight into a ring
  * record, and the class name is interned (agent/classes.h).
  *
+ * Class-id cache: when the agent holds can_tag_objects (agent.c asks for
+ * it with alloc= or lock=), the first sample of a class tags its
+ * java.lang.Class object with the interned id (agent/classes.h), and every
+ * later sample reads the id back with GetTag: no GetClassSignature (a JVMTI
+ * allocation), no malloc, no hashing.  Why a tag cannot go stale: a tag is
+ * stored with the object itself, in this JVMTI environment's own tag map
+ * (no other agent sees or sets it).  A class is unloaded only once its
+ * Class object is unreachable; the GC then drops the object's tag with it.
+ * A class loaded later (even at the same address, even with the same name
+ * from another loader) is a new object with no tag, so its first sample
+ * takes the slow path and names it afresh.  And ids are never reused
+ * (agent/classes.c never frees a name), so a tag read while its class is
+ * alive always names that class.  Without the capability the code asks
+ * for the signature on every sample, as before.
+ *
  * Allocation weights: HotSpot samples allocations at exponentially
  * distributed byte distances with mean `alloc`, so an object of `size`
  * bytes is sampled with probability 1 - exp(-size/alloc).  Weighting each
@@ -56,17 +71,39 @@ static double next_uniform(void) {
   return (double)((ctls.rng * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;
 }
 
-static uint32_t class_id(jvmtiEnv *jvmti, jclass klass) {
-  char *sig = NULL;
-  uint32_t id = 0;
-  if (klass && (*jvmti)->GetClassSignature(jvmti, klass, &sig, NULL) == JVMTI_ERROR_NONE) {
-    char *name = pyr_jvm_class_name(sig);
-    if (name)
-      id = pyr_classes_intern(name);
-    free(name);
+static int class_tags; /* can_tag_objects held: set once in Agent_OnLoad */
+
+void pyr_jvm_set_class_tags(int on) { class_tags = on; }
+
+static int tag_get(void *ctx, void *cls, int64_t *tag) {
+  jvmtiEnv *jvmti = ctx;
+  jlong t = 0;
+  if ((*jvmti)->GetTag(jvmti, (jobject)cls, &t) != JVMTI_ERROR_NONE)
+    return -1;
+  *tag = (int64_t)t;
+  return 0;
+}
+
+static int tag_set(void *ctx, void *cls, int64_t tag) {
+  jvmtiEnv *jvmti = ctx;
+  return (*jvmti)->SetTag(jvmti, (jobject)cls, (jlong)tag) == JVMTI_ERROR_NONE ? 0 : -1;
+}
+
+static char *signature_name(void *ctx, void *cls) {
+  jvmtiEnv *jvmti = ctx;
+  char *sig = NULL, *name = NULL;
+  if ((*jvmti)->GetClassSignature(jvmti, (jclass)cls, &sig, NULL) == JVMTI_ERROR_NONE) {
+    name = pyr_jvm_class_name(sig);
     (*jvmti)->Deallocate(jvmti, (unsigned char *)sig);
   }
-  return id;
+  return name;
+}
+
+static uint32_t class_id(jvmtiEnv *jvmti, jclass klass) {
+  pyr_classes_source src = {.get_tag = class_tags ? tag_get : NULL,
+                            .set_tag = class_tags ? tag_set : NULL,
+                            .name = signature_name, .ctx = jvmti};
+  return pyr_classes_lookup(&src, (void *)klass);
 }
 
 /* Takes the current thread's stack and writes one ring record. */
@@ -91,6 +128,7 @@ static void record(jvmtiEnv *jvmti, uint16_t kind, uint64_t ticks, uint64_t weig
   rec->weight = weight;
   rec->extra = cls;
   rec->extra2 = extra2;
+  rec->context = pyr_sampler_context(); /* this thread's dynamic labels */
   rec->tid = pyr_sampler_gettid();
   rec->num_frames = count > 0 ? count : 0; /* 0 renders as .no_Java_frame */
   rec->kind = kind;
@@ -107,13 +145,28 @@ static void record(jvmtiEnv *jvmti, uint16_t kind, uint64_t ticks, uint64_t weig
 void JNICALL pyr_jvm_on_sampled_alloc(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread,
                                        jobject object, jclass klass, jlong size) {
   (void)jni, (void)thread, (void)object;
+  /* The callback's own cost, for the stats line (alloc_callback_*_ns):
+   * CLOCK_MONOTONIC (vDSO) at entry and exit, two reads more than the
+   * sample's timestamp alone; their few tens of ns count in the figure. */
+  uint64_t t0 = mono_ns();
   double interval = (double)pyr_profiler_options()->alloc_bytes;
   double bytes = size > 0 ? (double)size : 1.0;
   /* -expm1(-x) = 1 - exp(-x), accurate for small x. */
   double p = -expm1(-bytes / interval);
   uint64_t weight = (uint64_t)(bytes / (p > 0 ? p : 1.0) + 0.5);
-  record(jvmti, PYR_SAMPLE_ALLOC, mono_ns(), weight, class_id(jvmti, klass), (uint64_t)size);
-  atomic_fetch_add(&pyr_profiler_callback_counters()->alloc_samples, 1);
+  pyr_callback_counters *cc = pyr_profiler_callback_counters();
+  uint32_t cls = class_id(jvmti, klass);
+  /* The sample's timestamp doubles as the end of the class-name part, the
+   * part the tag cache changes (alloc_class_*_ns). */
+  uint64_t t1 = mono_ns();
+  record(jvmti, PYR_SAMPLE_ALLOC, t1, weight, cls, (uint64_t)size);
+  atomic_fetch_add(&cc->alloc_samples, 1);
+  uint64_t spent = mono_ns() - t0;
+  atomic_fetch_add_explicit(&cc->alloc_callback_ns, spent, memory_order_relaxed);
+  atomic_fetch_add_explicit(&cc->alloc_callback_hist[pyr_sampler_hist_bucket(spent)], 1,
+                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&cc->alloc_class_hist[pyr_sampler_hist_bucket(t1 - t0)], 1,
+                            memory_order_relaxed);
 }
 
 void JNICALL pyr_jvm_on_monitor_contended_enter(jvmtiEnv *jvmti, JNIEnv *jni,

@@ -35,6 +35,9 @@ void JNICALL pyr_jvm_on_monitor_contended_enter(jvmtiEnv *jvmti, JNIEnv *jni,
                                                 jthread thread, jobject object);
 void JNICALL pyr_jvm_on_monitor_contended_entered(jvmtiEnv *jvmti, JNIEnv *jni,
                                                   jthread thread, jobject object);
+/* Whether events.c may cache class ids in JVMTI object tags (the
+ * environment holds can_tag_objects); set once before events are enabled. */
+void pyr_jvm_set_class_tags(int on);
 /* Wall-clock hooks (agent/wall_engine.h); ctx is a pyr_jvm_ctx*. */
 int pyr_jvm_thread_state(void *ctx, void *thread_ref);
 int pyr_jvm_thread_stack(void *ctx, void *thread_ref, pyr_frame *out, uint32_t max);

@@ -49,6 +49,7 @@ typedef struct pyr_sample {
   uint64_t weight;    /* CPU/wall: ns represented; alloc: bytes; lock: ns */
   uint64_t extra;     /* alloc, lock: class id (agent/classes.h); else 0 */
   uint64_t extra2;    /* alloc: object size in bytes; lock: real wait ns */
+  uint64_t context;   /* dynamic-labels context id of the thread (agent/context.h); 0 = none */
   uint32_t tid;       /* OS thread id */
   int32_t num_frames; /* > 0: frames follow; <= 0: status code, no frames */
   uint16_t kind;      /* enum pyr_sample_kind */

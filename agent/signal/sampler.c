@@ -46,6 +46,7 @@ struct sampler_tls {
   pyr_wall_slot *_Atomic wall_slot;
   uint32_t tid;
   volatile sig_atomic_t in_handler;
+  _Atomic uint64_t context; /* dynamic-labels context id; 0 = none */
 };
 
 /* initial-exec: the first touch on a thread must not call the dynamic TLS
@@ -242,6 +243,7 @@ static int record(void *ucontext, uint64_t t0, uint16_t kind, uint16_t *state,
   rec->weight = weight;
   rec->extra = 0;
   rec->extra2 = 0;
+  rec->context = atomic_load_explicit(&tls.context, memory_order_relaxed);
   rec->tid = tid;
   rec->num_frames = n;
   rec->kind = kind;
@@ -482,6 +484,7 @@ static pyr_wall_slot *claim_wall_slot(uint32_t tid) {
      * new tid in the slot (see wall_engine.c). */
     atomic_store_explicit(&s->pending_ns, 0, memory_order_relaxed);
     atomic_store_explicit(&s->last_state, PYR_STATE_RUNNABLE, memory_order_relaxed);
+    atomic_store_explicit(&s->context, 0, memory_order_relaxed);
     if (atomic_compare_exchange_strong_explicit(&s->tid, &expect, tid, memory_order_release,
                                                 memory_order_relaxed))
       return s;
@@ -492,8 +495,25 @@ static pyr_wall_slot *claim_wall_slot(uint32_t tid) {
 void pyr_sampler_thread_attach(void *jni_env) {
   tls.tid = (uint32_t)syscall(SYS_gettid);
   atomic_store_explicit(&tls.env, jni_env, memory_order_relaxed);
-  if (S.wall_slots && !atomic_load_explicit(&tls.wall_slot, memory_order_relaxed))
-    atomic_store_explicit(&tls.wall_slot, claim_wall_slot(tls.tid), memory_order_relaxed);
+  if (S.wall_slots && !atomic_load_explicit(&tls.wall_slot, memory_order_relaxed)) {
+    pyr_wall_slot *slot = claim_wall_slot(tls.tid);
+    if (slot) /* a thread may have entered a labels scope before ThreadStart */
+      atomic_store_explicit(&slot->context,
+                            atomic_load_explicit(&tls.context, memory_order_relaxed),
+                            memory_order_relaxed);
+    atomic_store_explicit(&tls.wall_slot, slot, memory_order_relaxed);
+  }
+}
+
+void pyr_sampler_set_context(uint64_t context) {
+  pyr_wall_slot *slot = atomic_load_explicit(&tls.wall_slot, memory_order_relaxed);
+  atomic_store_explicit(&tls.context, context, memory_order_relaxed);
+  if (slot)
+    atomic_store_explicit(&slot->context, context, memory_order_relaxed);
+}
+
+uint64_t pyr_sampler_context(void) {
+  return atomic_load_explicit(&tls.context, memory_order_relaxed);
 }
 
 pyr_wall_slot *pyr_sampler_thread_slot(void) {

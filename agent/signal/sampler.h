@@ -17,6 +17,8 @@
  * means clearing `enabled` and disarming timers); the handler preserves
  * errno and calls nothing but AGCT, clock_gettime, raw syscalls and the
  * crash guard (guard.h: sigsetjmp, and on a fault sigprocmask+siglongjmp);
+ * the thread's dynamic-labels context id is one initial-exec TLS load
+ * copied into the record (set by pyr_sampler_set_context, docs/labels.md);
  * the stack walk and every read of the interrupted context run inside
  * pyr_guard_call, and the guard tripping clears `enabled` at once.
  */
@@ -50,6 +52,8 @@ typedef struct pyr_wall_slot {
   _Atomic uint32_t last_state; /* state of the last signalled sample */
   _Atomic uint64_t pending_ns; /* weight for the next signal */
   _Atomic uint64_t cpu_after_ns; /* thread CPU clock when the handler ended */
+  _Atomic uint64_t context;    /* copy of the thread's labels context id, for
+                                  wall samples taken without signalling it */
   void *thread_ref; /* JVM global ref of the thread; guarded by the wall
                        engine's slot locks, never read by the handler */
   uint64_t last_ts, last_cpu_ns, carry_ns;
@@ -113,6 +117,12 @@ void pyr_sampler_thread_attach(void *jni_env);
 void pyr_sampler_thread_detach(void);
 /* The calling thread's wall slot, or NULL. */
 pyr_wall_slot *pyr_sampler_thread_slot(void);
+/* Dynamic labels: the calling thread's context id (0 = none), read by the
+ * handlers with one initial-exec TLS load and also copied into the
+ * thread's wall slot.  Not signal-safe to set from a handler; any thread
+ * may set its own. */
+void pyr_sampler_set_context(uint64_t context);
+uint64_t pyr_sampler_context(void);
 /* The calling thread's kernel tid, cached in TLS when attached. */
 uint32_t pyr_sampler_gettid(void);
 

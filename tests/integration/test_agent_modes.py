@@ -11,6 +11,8 @@ Cases (per JDK):
           (the DESIGN.md §4 "all modes" configuration)
   stress  event=itimer,interval=10ms,wall=20ms,alloc=512k,lock=1ms  --mode all --churn
           for $PYRITE_STRESS_SECONDS (default 60) with a fixed, pre-touched heap
+  unload  event=none,alloc=512k  pyrite.it.unload.ClassUnload (written and compiled by this
+          file): Alpha allocated, unloaded; Beta from a new loader, unloaded; Alpha again
 
 Every run uses file=X.jfr,log=info and reads the JFR with the same JDK's `jfr`
 (`jfr summary` and `jfr print --json` must agree on every event type's count).
@@ -28,7 +30,10 @@ Checks:
   alloc  events exist; allocationSize > 0, objectClass set, and tlabSize =
          size / (1 - exp(-size/512 KiB)) (+-1 %) on every event; >= 80 % of all tlabSize in
          ModesWorkload.formatLoop; sum(tlabSize) on the pyrite-alloc-* threads within
-         +-20 % of their ThreadMXBean allocated bytes.
+         +-20 % of their ThreadMXBean allocated bytes.  Class-id cache: class_tag_hits +
+         class_tag_misses = alloc_samples, 0 < misses < hits, classes_overflow=0.
+  unload every allocation sample on each phase's thread names that phase's class (a cached
+         class id must never outlive its class), plus the class-id cache checks.
   lock   events exist; duration >= the threshold on every event (longer waits keep their
          duration, shorter ones are recorded with duration = threshold), and both kinds
          occur; >= 80 % of the duration in ModesWorkload.contendedSection with
@@ -42,6 +47,12 @@ Checks:
          busy thread >= 80 % STATE_RUNNABLE; per worker thread sum(samples) x interval
          within +-20 % of the thread's elapsed time; stats wall_repeats > 0 (idle threads
          are not re-signalled).
+         (wall mode) a thread blocked in Selector.select() and one in ServerSocket.accept():
+         >= 80 % of their weight STATE_SLEEPING under sun.nio.ch.EPoll.wait /
+         sun.nio.ch.Net.accept, no spurious select() return, <= 2 context switches while
+         blocked (never woken); 3 threads contending for a ReentrantLock: >= 40 % of their
+         weight under LockSupport.park in reentrantSection, within +-25 % of the time they
+         measured in lock() (what users see instead of jdk.ThreadPark).
   cpu    (all) >= 80 % of the pyrite-cpu-* threads' ExecutionSamples in hashLoop, none
          STATE_SLEEPING.
   every run: exit 0; no `[pyrite] error`; no jdk.ThreadPark; modes that are off write no
@@ -89,8 +100,17 @@ PARK_EV = "jdk.ThreadPark"
 ALL_TYPES = (EXEC, WALL_EV, ALLOC_EV, LOCK_EV, PARK_EV)
 
 DOMINANT = {"cpu": "hashLoop", "alloc": "formatLoop", "lock": "contendedSection",
-            "sleep": "sleeper", "wait": "waiter"}
-WORKER_RE = re.compile(r"^pyrite-(cpu|alloc|lock|sleep|wait)-\d+$")
+            "sleep": "sleeper", "wait": "waiter", "select": "selectLoop", "accept": "acceptLoop",
+            "park": "reentrantSection"}
+WORKER_RE = re.compile(r"^pyrite-(cpu|alloc|lock|sleep|wait|select|accept|park)-\d+$")
+# Threads blocked in a system call (wall mode): the JDK frame their wall weight must be
+# under, as (class, method).
+NATIVE_FRAME = {"select": ("sun.nio.ch.EPoll", "wait"), "accept": ("sun.nio.ch.Net", "accept")}
+# A blocked thread nobody signals is never scheduled; a wall signal per tick would give
+# ~1 context switch per tick (~200 in a 5 s run at wall=20ms).
+NATIVE_MAX_CTXT = 2
+PARK_MIN_SHARE = 0.40   # share of a park worker's wall weight under LockSupport.park (~2/3 expected)
+PARK_TOL = 0.25         # wall weight under LockSupport.park vs time measured in ReentrantLock.lock()
 JDK_PREFIXES = ("java.", "javax.", "jdk.", "sun.", "com.sun.")
 # JVM-internal threads that JVMTI does not report; wall samples must not name them.
 INTERNAL_THREAD_RE = re.compile(r"^(C[12] CompilerThread|GC Thread|G1 |VM Thread|VM Periodic|"
@@ -220,6 +240,7 @@ class ModesRun:
     truth: Optional[dict]
     threads: Dict[str, dict]   # worker name -> its `thread ...` line
     stats: Optional[dict]
+    natives: Dict[str, int]    # select/accept worker name -> context switches while blocked
 
 
 def parse_threads(stdout: str) -> Dict[str, dict]:
@@ -252,8 +273,13 @@ def run_modes(ck: it.Checks, jdk: it.Jdk, tag: str, wl_args: List[str], opts: Li
     ck.measure("truth", " ".join(f"{k}={v}" for k, v in truth.items()))
     size = os.path.getsize(jfr) if os.path.isfile(jfr) else -1
     ck.require(size > 0, "JFR file written", f"{size} bytes", on_fail=res.describe())
+    natives = {}
+    for line in res.stdout.splitlines():
+        if line.startswith("native "):
+            kv = it.parse_kv(line[len("native "):])
+            natives[str(kv.get("name"))] = kv.get("ctxt")
     return ModesRun(res=res, jfr=jfr, truth=truth, threads=parse_threads(res.stdout),
-                    stats=it.parse_stats(res.stderr))
+                    stats=it.parse_stats(res.stderr), natives=natives)
 
 
 def load_events(ck: it.Checks, jdk: it.Jdk, jfr: str, stack_depth: int = 32) -> List[Ev]:
@@ -433,7 +459,7 @@ def check_wall(ck: it.Checks, evs: List[Ev], run: ModesRun, interval_ns: int, ki
         ck.check(total > 0 and share >= need,
                  f"[{kind}] >= {need:.0%} of pyrite-{kind}-* wall weight in {MAIN}.{DOMINANT[kind]}",
                  f"{hit / 1e9:.2f} s of {total / 1e9:.2f} s = {share:.1%}; top: {top_methods(mine, interval_ns)}")
-        if kind in ("sleep", "wait") or (kind == "cpu" and run.truth.get("mode") == "wall"):
+        if kind in ("sleep", "wait", "select", "accept") or (kind == "cpu" and run.truth.get("mode") == "wall"):
             want, need = ("STATE_SLEEPING", SLEEPING_SHARE) if kind != "cpu" else ("STATE_RUNNABLE", RUNNABLE_SHARE)
             w_state = sum(weight(e, interval_ns) for e in mine if e.state == want)
             frac = w_state / total if total else 0.0
@@ -452,6 +478,45 @@ def check_wall(ck: it.Checks, evs: List[Ev], run: ModesRun, interval_ns: int, ki
                            for n, r, g in ratios) or "no worker threads")
 
 
+def check_wall_blocked(ck: it.Checks, evs: List[Ev], run: ModesRun, interval_ns: int) -> None:
+    """Threads blocked in epoll_wait / accept and threads parked on a ReentrantLock."""
+    walls = [e for e in evs if e.type == WALL_EV]
+    for kind, (cls, meth) in NATIVE_FRAME.items():
+        mine = [e for e in walls if e.kind() == kind]
+        total = sum(weight(e, interval_ns) for e in mine)
+        under = sum(weight(e, interval_ns) for e in mine
+                    if e.state == "STATE_SLEEPING" and any(f.cls == cls and f.method == meth for f in e.frames))
+        ck.check(total > 0 and under / total >= MIN_SHARE,
+                 f"[{kind}] >= {MIN_SHARE:.0%} of pyrite-{kind}-* wall weight is STATE_SLEEPING under {cls}.{meth}",
+                 f"{under / 1e9:.2f} s of {total / 1e9:.2f} s" + (f" = {under / total:.1%}" if total else ""))
+        for name, t in sorted(run.threads.items()):
+            if t.get("kind") != kind:
+                continue
+            if kind == "select":
+                ck.check(t.get("ops") == 0, f"[select] {name}: no spurious Selector.select() return "
+                         "(zero keys before the deadline)", f"spurious={t.get('ops')}")
+            ctxt = run.natives.get(name)
+            ck.check(isinstance(ctxt, int) and 0 <= ctxt <= NATIVE_MAX_CTXT,
+                     f"[{kind}] {name} is never woken: <= {NATIVE_MAX_CTXT} context switches while blocked",
+                     f"ctxt={ctxt}")
+    mine = [e for e in walls if e.kind() == "park"]
+    total = sum(weight(e, interval_ns) for e in mine)
+    parked = [e for e in mine if any(f.cls == "java.util.concurrent.locks.LockSupport" and f.method == "park"
+                                     for f in e.frames)
+              and e.app_method() == f"{MAIN}.reentrantSection"]
+    est = sum(weight(e, interval_ns) for e in parked)
+    ck.check(total > 0 and est / total >= PARK_MIN_SHARE,
+             f"[park] >= {PARK_MIN_SHARE:.0%} of pyrite-park-* wall weight under LockSupport.park "
+             f"in {MAIN}.reentrantSection (ReentrantLock waits show in the wall profile)",
+             f"{est / 1e9:.2f} s of {total / 1e9:.2f} s" + (f" = {est / total:.1%}" if total else "")
+             + f"; states {it.fmt_hist(it.histogram(e.state for e in parked))}")
+    truth = sum(t.get("park_ns") or 0 for t in run.threads.values() if t.get("kind") == "park")
+    ratio = est / truth if truth > 0 else float("inf")
+    ck.check(truth > 0 and abs(ratio - 1) <= PARK_TOL,
+             f"[park] wall weight under LockSupport.park within +-{PARK_TOL:.0%} of the time measured in "
+             "ReentrantLock.lock()", f"estimate {est / 1e9:.2f} s, truth {truth / 1e9:.2f} s, ratio {ratio:.3f}")
+
+
 def check_cpu(ck: it.Checks, evs: List[Ev]) -> None:
     execs = [e for e in evs if e.type == EXEC]
     ck.require(len(execs) > 0, f"the recording has {EXEC} events", f"{len(execs)}" if execs
@@ -468,6 +533,131 @@ def check_cpu(ck: it.Checks, evs: List[Ev]) -> None:
                it.fmt_hist(it.histogram(e.kind() or "other" for e in execs)))
 
 
+def check_class_cache(ck: it.Checks, st: Optional[dict]) -> None:
+    """The class-id cache (JVMTI tags, jvmti/events.c) is in use: each class is named
+    once (a miss), every later sample of it is a hit; the callback cost is reported."""
+    st = st or {}
+    hits, misses, n = st.get("class_tag_hits"), st.get("class_tag_misses"), st.get("alloc_samples")
+    ck.measure("alloc callback cost", f"p50={st.get('alloc_callback_p50_ns')} ns "
+               f"p99={st.get('alloc_callback_p99_ns')} ns mean={st.get('alloc_callback_mean_ns')} ns")
+    ck.check(isinstance(hits, int) and isinstance(misses, int) and isinstance(n, int)
+             and hits + misses == n and 0 < misses < hits,
+             "class_tag_hits + class_tag_misses = alloc_samples, few misses (one per class)",
+             f"hits={hits} misses={misses} alloc_samples={n} classes={st.get('classes')}")
+    ck.check(st.get("classes_overflow") == 0, "classes_overflow=0", f"{st.get('classes_overflow')}")
+
+
+# A class unloaded, then others loaded (a different name, and the same name again from a
+# new loader): each allocation sample must carry its own class's name.  The class-id cache
+# keeps the id in a JVMTI tag on the Class object; this checks end to end that no tag
+# outlives its class.  Sources are written here so the workload set stays unchanged.
+UNLOAD_MAIN = "pyrite.it.unload.ClassUnload"
+UNLOAD_GEN = ("Alpha", "Beta")
+UNLOAD_GEN_SRC = """package pyrite.it.gen;
+public class {name} implements Runnable {{
+    long a, b, c, d;
+    public void run() {{
+        Object[] keep = new Object[1024];
+        long end = System.nanoTime() + {millis}L * 1_000_000L;
+        int i = 0;
+        while (System.nanoTime() < end)
+            for (int k = 0; k < 1000; k++) keep[(i++) & 1023] = new {name}();
+        if (keep[7] == null) System.out.print("");
+    }}
+}}
+"""
+UNLOAD_MAIN_SRC = """package pyrite.it.unload;
+import java.io.File;
+import java.lang.ref.WeakReference;
+import java.net.URL;
+import java.net.URLClassLoader;
+public class ClassUnload {
+    static WeakReference<Class<?>> phase(URL dir, String cls, String thread) throws Exception {
+        URLClassLoader l = new URLClassLoader(new URL[] {dir}, ClassUnload.class.getClassLoader());
+        Class<?> c = Class.forName(cls, true, l);
+        Runnable r = (Runnable) c.getDeclaredConstructor().newInstance();
+        Thread t = new Thread(r, thread);
+        t.start();
+        t.join();
+        l.close();
+        return new WeakReference<>(c);
+    }
+    static boolean unload(WeakReference<Class<?>> ref) throws InterruptedException {
+        for (int i = 0; i < 100 && ref.get() != null; i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        return ref.get() == null;
+    }
+    public static void main(String[] a) throws Exception {
+        URL dir = new File(a[0]).toURI().toURL();
+        boolean u1 = unload(phase(dir, "pyrite.it.gen.Alpha", "pyrite-unload-alpha"));
+        boolean u2 = unload(phase(dir, "pyrite.it.gen.Beta", "pyrite-unload-beta"));
+        phase(dir, "pyrite.it.gen.Alpha", "pyrite-unload-alpha2");
+        System.out.println("unload alpha_unloaded=" + u1 + " beta_unloaded=" + u2);
+    }
+}
+"""
+
+
+def compile_unload(work: str, millis: int) -> Tuple[str, str]:
+    """(classpath of the main class, directory of the generated classes)."""
+    src, main_out, gen_out = (os.path.join(work, d) for d in ("src", "main", "gen"))
+    for d in (src, main_out, gen_out):
+        os.makedirs(d, exist_ok=True)
+    gen_files = []
+    for name in UNLOAD_GEN:
+        f = os.path.join(src, f"{name}.java")
+        with open(f, "w") as fh:
+            fh.write(UNLOAD_GEN_SRC.format(name=name, millis=millis))
+        gen_files.append(f)
+    main_file = os.path.join(src, "ClassUnload.java")
+    with open(main_file, "w") as fh:
+        fh.write(UNLOAD_MAIN_SRC)
+    javac = it.javac_jdk().tool("javac")
+    for out, files in ((gen_out, gen_files), (main_out, [main_file])):
+        p = subprocess.run([javac, "--release", "17", "-d", out] + files, capture_output=True,
+                           text=True, timeout=300, env=it.clean_env())
+        if p.returncode != 0:
+            raise RuntimeError(f"javac failed:\n{p.stdout}{p.stderr}")
+    return main_out, gen_out
+
+
+def unload_case(jdk: it.Jdk):
+    def run(ck: it.Checks) -> None:
+        ck.measure("jdk", jdk)
+        work = it.make_tempdir(f"pyrite-it-modes-unload-{jdk.label}-")
+        cp, gen = compile_unload(work, 800)
+        jfr = os.path.join(work, "out.jfr")
+        res = it.run_java(jdk, UNLOAD_MAIN, [gen], classpath=cp, timeout=120,
+                          agent=[("event", "none"), ("alloc", ALLOC), ("file", jfr), ("log", "info")])
+        lines = res.pyrite_lines()
+        ck.check(not any(ln.startswith("[pyrite] error") for ln in lines), "agent logged no errors",
+                 on_fail="\n".join(lines))
+        ck.require(res.ok, "JVM with the agent exits 0", f"rc={res.rc} wall={res.wall_s:.1f}s",
+                   on_fail=res.describe())
+        rep = it.parse_report(res.stdout, "unload ") or {}
+        ck.require(rep.get("alpha_unloaded") == "true" and rep.get("beta_unloaded") == "true",
+                   "Alpha and Beta were unloaded (System.gc) before the next class was loaded",
+                   str(rep), on_fail=res.describe())
+        evs = load_events(ck, jdk, jfr)
+        by_thread: Dict[str, List[Tuple[object, int]]] = {}
+        for t in ("pyrite-unload-alpha", "pyrite-unload-beta", "pyrite-unload-alpha2"):
+            by_thread[t] = it.histogram(class_name(e.v.get("objectClass"))
+                                        for e in evs if e.type == ALLOC_EV and e.thread == t)
+        ck.measure("objectClass per thread", "; ".join(f"{t}: {it.fmt_hist(h)}" for t, h in by_thread.items()))
+        for t, own, other in (("pyrite-unload-alpha", "Alpha", "Beta"),
+                              ("pyrite-unload-beta", "Beta", "Alpha"),
+                              ("pyrite-unload-alpha2", "Alpha", "Beta")):
+            h = dict(by_thread[t])
+            mine, wrong = h.get(f"pyrite.it.gen.{own}", 0), h.get(f"pyrite.it.gen.{other}", 0)
+            ck.check(mine > 0 and wrong == 0,
+                     f"{t}: samples named pyrite.it.gen.{own}, none pyrite.it.gen.{other}",
+                     f"{own}={mine} {other}={wrong}")
+        check_class_cache(ck, it.parse_stats(res.stderr))
+    return run
+
+
 # ---------------------------------------------------------------------- cases
 
 def alloc_case(jdk: it.Jdk):
@@ -475,9 +665,10 @@ def alloc_case(jdk: it.Jdk):
         ck.measure("jdk", jdk)
         r = run_modes(ck, jdk, "alloc", ["--mode", "alloc"], [("event", "none"), ("alloc", ALLOC)], SECONDS)
         evs = load_events(ck, jdk, r.jfr)
-        check_stats(ck, r, ["alloc"], evs)
+        st = check_stats(ck, r, ["alloc"], evs)
         check_absent(ck, evs, [EXEC, WALL_EV, LOCK_EV, PARK_EV])
         check_alloc(ck, evs, r)
+        check_class_cache(ck, st)
     return run
 
 
@@ -500,7 +691,9 @@ def wall_case(jdk: it.Jdk):
         check_stats(ck, r, ["wall"], evs)
         check_absent(ck, evs, [EXEC, ALLOC_EV, LOCK_EV, PARK_EV])
         # interval is not given: each sample stands for the default CPU interval (10 ms).
-        check_wall(ck, evs, r, it.parse_duration_ns(INTERVAL), ["sleep", "wait", "cpu", "lock"])
+        check_wall(ck, evs, r, it.parse_duration_ns(INTERVAL),
+                   ["sleep", "wait", "cpu", "lock", "select", "accept", "park"])
+        check_wall_blocked(ck, evs, r, it.parse_duration_ns(INTERVAL))
     return run
 
 
@@ -636,7 +829,8 @@ def main() -> None:
         cases += [(f"alloc.{jdk.label}", alloc_case(jdk)),
                   (f"lock.{jdk.label}", lock_case(jdk)),
                   (f"wall.{jdk.label}", wall_case(jdk)),
-                  (f"all.{jdk.label}", all_case(jdk))]
+                  (f"all.{jdk.label}", all_case(jdk)),
+                  (f"unload.{jdk.label}", unload_case(jdk))]
         if STRESS_SECONDS > 0:
             cases.append((f"stress.{jdk.label}", stress_case(jdk, STRESS_SECONDS)))
     it.main(cases)

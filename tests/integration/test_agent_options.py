@@ -24,6 +24,14 @@ Cases:
   interval (JDK 17) interval=20000000 (ns) and interval=50000us change the sample rate.
   jstackdepth (JDK 17) jstackdepth=1 cuts stacks to the leaf frame.
   event_none (JDK 17) event=none records no ExecutionSample.
+  jdk_tools_bad_config  a bad option in JAVA_TOOL_OPTIONS and a bad PYROSCOPE_* variable:
+                   `jps` and `jcmd -h` print no `[pyrite]` line (JDK tools stay silent even
+                   when the configuration is broken), while the app itself still gets its
+                   one error line.
+  pyroscope_event (JDK 17) the Pyroscope Java agent's variables: PYROSCOPE_PROFILER_EVENT=wall
+                   with PYROSCOPE_PROFILING_INTERVAL=20ms records wall-clock samples and no CPU
+                   samples; PYROSCOPE_PROFILER_EVENT=alloc records allocation samples and no CPU
+                   samples; neither prints anything.
 
 Usage: python3 tests/integration/test_agent_options.py [filter...]
 """
@@ -350,6 +358,64 @@ def event_none_case(jdk: it.Jdk):
     return run
 
 
+def jdk_tools_bad_config_case(jdk: it.Jdk):
+    def run(ck: it.Checks) -> None:
+        env = {"JAVA_TOOL_OPTIONS": it.agent_arg([("bogus", "1")])}
+        for argv in (["jps"], ["jcmd", "-h"]):
+            exe = jdk.tool(argv[0])
+            if not os.access(exe, os.X_OK):
+                ck.measure(argv[0], "not in this JDK, skipped")
+                continue
+            for extra in ({}, {"PYROSCOPE_PROFILER_EVENT": "perf"}):
+                e = dict(env, **extra)
+                if extra:  # a valid option string, only the variable is bad
+                    e["JAVA_TOOL_OPTIONS"] = it.agent_arg(None)
+                res = it.run_cmd([exe] + argv[1:], e, timeout=60)
+                what = "bad PYROSCOPE_PROFILER_EVENT" if extra else "bogus=1"
+                ck.check(res.ok and not res.pyrite_lines(),
+                         f"`{' '.join(argv)}` with {what}: runs, agent silent",
+                         "\n".join(res.pyrite_lines()), on_fail=res.describe())
+        # The same configuration in the application still reports the problem.
+        res = it.run_java(jdk, HOT, short_hotloop(0.5, 1), agent=[("bogus", "1")],
+                          via="tool_options", timeout=60)
+        check_app_normal(ck, res)
+        ck.check(len(res.pyrite_lines()) == 1 and "bogus" in res.pyrite_lines()[0],
+                 "the application still gets its one error line", "\n".join(res.pyrite_lines()))
+    return run
+
+
+def pyroscope_event_case(jdk: it.Jdk):
+    def run(ck: it.Checks) -> None:
+        work = it.make_tempdir("pyrite-it-pyev-")
+        wall_jfr = os.path.join(work, "wall.jfr")
+        res = it.run_java(jdk, HOT, short_hotloop(1.5, 1), agent=None,
+                          env={"JAVA_TOOL_OPTIONS": it.agent_arg(None), "PYRITE_FILE": wall_jfr,
+                               "PYROSCOPE_PROFILER_EVENT": "wall",
+                               "PYROSCOPE_PROFILING_INTERVAL": "20ms"}, timeout=60)
+        check_app_normal(ck, res, "event=wall: the app")
+        ck.check(not res.pyrite_lines(), "PYROSCOPE_PROFILER_EVENT=wall is accepted silently",
+                 "\n".join(res.pyrite_lines()))
+        summ = it.jfr_summary(jdk, wall_jfr) if os.path.isfile(wall_jfr) else None
+        counts = summ.counts if summ else {}
+        ck.check(counts.get("profiler.WallClockSample", 0) > 0
+                 and counts.get("jdk.ExecutionSample", 0) == 0,
+                 "wall mode: wall-clock samples, no CPU samples", str(counts))
+
+        alloc_jfr = os.path.join(work, "alloc.jfr")
+        res = it.run_java(jdk, HOT, ["--seconds", "1.5", "--alloc-kb-per-s", "20000"], agent=None,
+                          env={"JAVA_TOOL_OPTIONS": it.agent_arg(None), "PYRITE_FILE": alloc_jfr,
+                               "PYROSCOPE_PROFILER_EVENT": "alloc"}, timeout=60)
+        check_app_normal(ck, res, "event=alloc: the app")
+        ck.check(not res.pyrite_lines(), "PYROSCOPE_PROFILER_EVENT=alloc is accepted silently",
+                 "\n".join(res.pyrite_lines()))
+        summ = it.jfr_summary(jdk, alloc_jfr) if os.path.isfile(alloc_jfr) else None
+        counts = summ.counts if summ else {}
+        alloc = sum(v for k, v in counts.items() if k.startswith("jdk.ObjectAllocation"))
+        ck.check(alloc > 0 and counts.get("jdk.ExecutionSample", 0) == 0,
+                 "alloc mode: allocation samples, no CPU samples", str(counts))
+    return run
+
+
 def main() -> None:
     it.require_agent()
     jdks = it.find_jdks()
@@ -374,6 +440,9 @@ def main() -> None:
         cases.append((f"interval.{L}", interval_case(jdk)))
         cases.append((f"jstackdepth.{L}", jstackdepth_case(jdk)))
         cases.append((f"event_none.{L}", event_none_case(jdk)))
+        cases.append((f"pyroscope_event.{L}", pyroscope_event_case(jdk)))
+    for jdk in jdks:
+        cases.append((f"jdk_tools_bad_config.{jdk.label}", jdk_tools_bad_config_case(jdk)))
     it.main(cases)
 
 

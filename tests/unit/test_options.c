@@ -125,7 +125,9 @@ static void test_errors_name_the_key(void **state) {
   expect_error("jstackdepth=0", "jstackdepth");
   expect_error("jstackdepth=12x", "jstackdepth");
   expect_error("log=loud", "log");
-  expect_error("alloc=0", "alloc");
+  expect_error("alloc=2g", "alloc");  /* above 1g */
+  expect_error("alloc=-1", "alloc");
+  expect_error("event=walls", "event");
   expect_error("server=ftp://x", "server");
   expect_error("label.bad key=v", "bad key");
   expect_error("label.env=a b", "env");
@@ -242,6 +244,147 @@ static void test_headers_and_enabled(void **state) {
   assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), -1);
 }
 
+/* The Pyroscope Java agent's interval variable is PYROSCOPE_PROFILING_INTERVAL;
+ * the older PYROSCOPE_PROFILER_INTERVAL spelling stays an alias that loses
+ * when both are set. */
+static void test_pyroscope_interval_names(void **state) {
+  pyr_options o;
+  char err[256];
+  (void)state;
+  set_env(0, "PYROSCOPE_PROFILING_INTERVAL", "20ms");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.interval_ns, 20000000);
+  pyr_options_free(&o);
+  set_env(0, "PYROSCOPE_PROFILER_INTERVAL", "5ms");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.interval_ns, 5000000);
+  pyr_options_free(&o);
+  set_env(0, "PYROSCOPE_PROFILER_INTERVAL", "5ms");
+  set_env(1, "PYROSCOPE_PROFILING_INTERVAL", "20ms");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.interval_ns, 20000000);
+  pyr_options_free(&o);
+  set_env(0, "PYROSCOPE_PROFILING_INTERVAL", "fast");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "PYROSCOPE_PROFILING_INTERVAL"));
+}
+
+/* PYROSCOPE_PROFILER_EVENT goes to async-profiler as its main event: wall,
+ * alloc and lock profile only that kind, never "profiling disabled". */
+static void test_pyroscope_event_modes(void **state) {
+  pyr_options o;
+  char err[256];
+  (void)state;
+  set_env(0, "PYROSCOPE_PROFILER_EVENT", "wall");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.event, PYR_ENGINE_NONE);
+  assert_int_equal(o.wall_ns, 10000000); /* at the profiling interval */
+  assert_int_equal(o.alloc_bytes, 0);
+  assert_true(o.lock_ns == PYR_LOCK_OFF);
+  assert_int_equal(o.enabled, 1);
+  pyr_options_free(&o);
+
+  set_env(1, "PYROSCOPE_PROFILING_INTERVAL", "20ms");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.wall_ns, 20000000);
+  assert_int_equal(o.interval_ns, 20000000);
+  pyr_options_free(&o);
+  set_env(1, "PYRITE_WALL", "50ms"); /* an explicit period wins */
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.wall_ns, 50000000);
+  pyr_options_free(&o);
+  set_env(1, "PYROSCOPE_PROFILING_INTERVAL", "200us"); /* wall's floor is 1 ms */
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.wall_ns, 1000000);
+  pyr_options_free(&o);
+
+  set_env(0, "PYROSCOPE_PROFILER_EVENT", "alloc");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.event, PYR_ENGINE_NONE);
+  assert_int_equal(o.alloc_bytes, PYR_EVENT_ALLOC_DEFAULT);
+  assert_int_equal(o.wall_ns, 0);
+  pyr_options_free(&o);
+  set_env(1, "PYROSCOPE_PROFILER_ALLOC", "1m");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.alloc_bytes, 1048576);
+  pyr_options_free(&o);
+
+  set_env(0, "PYROSCOPE_PROFILER_EVENT", "lock");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.event, PYR_ENGINE_NONE);
+  assert_int_equal(o.lock_ns, PYR_EVENT_LOCK_DEFAULT_NS);
+  assert_int_equal(o.alloc_bytes, 0);
+  pyr_options_free(&o);
+  set_env(1, "PYROSCOPE_PROFILER_LOCK", "10ms");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.lock_ns, 10000000);
+  pyr_options_free(&o);
+
+  /* A later source choosing a CPU engine cancels the Pyroscope mode. */
+  set_env(0, "PYROSCOPE_PROFILER_EVENT", "alloc");
+  assert_int_equal(pyr_options_parse(&o, "event=itimer", env, err, sizeof(err)), 0);
+  assert_int_equal(o.event, PYR_ENGINE_ITIMER);
+  assert_int_equal(o.alloc_bytes, 0);
+  pyr_options_free(&o);
+
+  set_env(0, "PYROSCOPE_PROFILER_EVENT", "CPU"); /* -Dpyroscope.profiler.event=CPU */
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.event, PYR_ENGINE_CPU);
+  pyr_options_free(&o);
+  set_env(0, "PYROSCOPE_PROFILER_EVENT", "ctimer");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.event, PYR_ENGINE_CPU);
+  pyr_options_free(&o);
+}
+
+/* Pyroscope: empty = off; 0 = every event (its docs warn about the cost). */
+static void test_pyroscope_alloc_lock_values(void **state) {
+  pyr_options o;
+  char err[256];
+  (void)state;
+  set_env(0, "PYROSCOPE_PROFILER_ALLOC", "");
+  set_env(1, "PYROSCOPE_PROFILER_LOCK", "");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.alloc_bytes, 0);
+  assert_true(o.lock_ns == PYR_LOCK_OFF);
+  assert_int_equal(o.event, PYR_ENGINE_ITIMER); /* CPU profiling untouched */
+  pyr_options_free(&o);
+  set_env(0, "PYROSCOPE_PROFILER_ALLOC", "0");
+  set_env(1, "PYROSCOPE_PROFILER_LOCK", "0");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.alloc_bytes, 1); /* the smallest interval: every allocation */
+  assert_int_equal(o.lock_ns, 0);     /* every contended lock */
+  pyr_options_free(&o);
+  set_env(0, "PYROSCOPE_PROFILER_ALLOC", "524288");
+  set_env(1, "PYROSCOPE_PROFILER_LOCK", "10000");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.alloc_bytes, 524288);
+  assert_int_equal(o.lock_ns, 10000);
+  pyr_options_free(&o);
+}
+
+static void test_pyroscope_stack_depth_and_cacert(void **state) {
+  pyr_options o;
+  char err[256];
+  (void)state;
+  set_env(0, "PYROSCOPE_JAVA_STACK_DEPTH_MAX", "512");
+  set_env(1, "PYRITE_CA_FILE", "/etc/pyrite/ca.pem");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), 0);
+  assert_int_equal(o.jstackdepth, 512);
+  assert_string_equal(o.cacert, "/etc/pyrite/ca.pem");
+  pyr_options_free(&o);
+  assert_int_equal(pyr_options_parse(&o, "jstackdepth=64,cacert=/tmp/other.pem", env, err,
+                                     sizeof(err)), 0);
+  assert_int_equal(o.jstackdepth, 64);
+  assert_string_equal(o.cacert, "/tmp/other.pem");
+  pyr_options_free(&o);
+  set_env(0, "PYROSCOPE_JAVA_STACK_DEPTH_MAX", "deep");
+  assert_int_equal(pyr_options_parse(&o, NULL, env, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "PYROSCOPE_JAVA_STACK_DEPTH_MAX"));
+  fake_env[0][0] = NULL;
+  expect_error("cacert=", "cacert");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_defaults, setup),
@@ -255,6 +398,10 @@ int main(void) {
       cmocka_unit_test_setup(test_empty_items_and_overrides, setup),
       cmocka_unit_test_setup(test_label_limit, setup),
       cmocka_unit_test_setup(test_headers_and_enabled, setup),
+      cmocka_unit_test_setup(test_pyroscope_interval_names, setup),
+      cmocka_unit_test_setup(test_pyroscope_event_modes, setup),
+      cmocka_unit_test_setup(test_pyroscope_alloc_lock_values, setup),
+      cmocka_unit_test_setup(test_pyroscope_stack_depth_and_cacert, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include "shipper.h"
 #include "upload_queue.h"
 
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,7 +19,19 @@
 
 static void test_classify(void **state) {
   (void)state;
-  assert_int_equal(pyr_shipper_classify(1, 0), PYR_SHIP_RETRY);
+  /* Network trouble retries; TLS and URL problems cannot get better. */
+  assert_int_equal(pyr_shipper_classify(CURLE_COULDNT_CONNECT, 0), PYR_SHIP_RETRY);
+  assert_int_equal(pyr_shipper_classify(CURLE_OPERATION_TIMEDOUT, 0), PYR_SHIP_RETRY);
+  assert_int_equal(pyr_shipper_classify(CURLE_COULDNT_RESOLVE_HOST, 0), PYR_SHIP_RETRY);
+  assert_int_equal(pyr_shipper_classify(CURLE_RECV_ERROR, 0), PYR_SHIP_RETRY);
+  assert_int_equal(pyr_shipper_classify(CURLE_SSL_CONNECT_ERROR, 0), PYR_SHIP_RETRY);
+  assert_int_equal(pyr_shipper_classify(CURLE_PEER_FAILED_VERIFICATION, 0), PYR_SHIP_DROP);
+  assert_int_equal(pyr_shipper_classify(CURLE_SSL_CACERT_BADFILE, 0), PYR_SHIP_DROP);
+  assert_int_equal(pyr_shipper_classify(CURLE_UNSUPPORTED_PROTOCOL, 0), PYR_SHIP_DROP);
+  assert_true(pyr_shipper_tls_error(CURLE_PEER_FAILED_VERIFICATION));
+  assert_true(pyr_shipper_tls_error(CURLE_SSL_CACERT_BADFILE));
+  assert_false(pyr_shipper_tls_error(CURLE_COULDNT_CONNECT));
+  assert_false(pyr_shipper_tls_error(CURLE_UNSUPPORTED_PROTOCOL));
   assert_int_equal(pyr_shipper_classify(0, 200), PYR_SHIP_OK);
   assert_int_equal(pyr_shipper_classify(0, 204), PYR_SHIP_OK);
   assert_int_equal(pyr_shipper_classify(0, 429), PYR_SHIP_RETRY);
@@ -58,6 +71,34 @@ static void test_series_name(void **state) {
   assert_true(pyr_shipper_series_name(&o, buf, sizeof(buf)) > 0);
   assert_string_equal(buf, "java{}");
   pyr_options_free(&o);
+}
+
+/* The upload URL and the part the info line prints ("/ingest?..."), also
+ * when server= ends in one or more '/'. */
+static void test_build_url(void **state) {
+  static const char *const servers[] = {"http://h:4040", "http://h:4040/", "http://h:4040//",
+                                        "https://p.example.com/prefix/"};
+  static const char *const bases[] = {"http://h:4040", "http://h:4040", "http://h:4040",
+                                      "https://p.example.com/prefix"};
+  const char *query = "/ingest?name=orders%7Benv%3Dprod%7D&spyName=javaspy&units=samples"
+                      "&aggregationType=sum&format=jfr";
+  char err[256], want[512];
+  (void)state;
+  for (size_t i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
+    pyr_options o;
+    char opts[256];
+    size_t off = 9999;
+    snprintf(opts, sizeof(opts), "app=orders,label.env=prod,server=%s", servers[i]);
+    assert_int_equal(pyr_options_parse(&o, opts, NULL, err, sizeof(err)), 0);
+    char *url = pyr_shipper_build_url(&o, &off);
+    assert_non_null(url);
+    snprintf(want, sizeof(want), "%s%s", bases[i], query);
+    assert_string_equal(url, want);
+    assert_int_equal(off, strlen(bases[i]));
+    assert_string_equal(url + off, query);
+    free(url);
+    pyr_options_free(&o);
+  }
 }
 
 static pyr_upload make(uint64_t id) {
@@ -125,7 +166,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_classify),          cmocka_unit_test(test_backoff),
       cmocka_unit_test(test_series_name),       cmocka_unit_test(test_queue_drops_oldest),
-      cmocka_unit_test(test_gzip_roundtrip),
+      cmocka_unit_test(test_gzip_roundtrip),    cmocka_unit_test(test_build_url),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
