@@ -51,9 +51,11 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && (apt-get install -y --no-install-recommends libcurl4t64 \
      || apt-get install -y --no-install-recommends libcurl4) \
- && apt-get install -y --no-install-recommends libjansson4 zlib1g ca-certificates \
+ && apt-get install -y --no-install-recommends libjansson4 libprotobuf-c1 zlib1g ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/pyrite/lib/libpyrite.so /opt/pyrite/lib/libpyrite.so
+# The dynamic-labels API (docs/labels.md), for applications to put on their class path.
+COPY --from=build /opt/pyrite/lib/pyrite-api.jar /opt/pyrite/lib/pyrite-api.jar
 RUN --mount=type=bind,from=build,source=/src/scripts/install.sh,target=/tmp/install.sh \
     bash /tmp/install.sh --check /opt/pyrite agent
 ENV JAVA_TOOL_OPTIONS="-agentpath:/opt/pyrite/lib/libpyrite.so"
