@@ -2,9 +2,16 @@
  * stackdb.c - window-scoped stack deduplication (see stackdb.h).
  *
  * Layout: `entries[id]` holds {offset into `frames`, length, flags, hash};
- * an open-addressing index (2x max_stacks slots, load <= 1/2) maps a hash
- * to candidate ids, which are confirmed by comparing frames.  reset() only
- * rewinds counters and clears the index, so a window costs no allocation.
+ * an open-addressing index (load <= 1/2) maps a hash to candidate ids,
+ * which are confirmed by comparing frames.  reset() only rewinds counters
+ * and clears the index, so a window costs no allocation once the index has
+ * reached its working size.
+ *
+ * Memory: `entries` and `frames` are reserved for the bounds but only the
+ * pages a window writes become resident.  The index is different - hashing
+ * spreads ids over all of it and reset() clears it - so it starts at
+ * INDEX_MIN_SLOTS and doubles with the number of stacks, up to 2 x
+ * max_stacks slots (its fixed size before): 512 KiB for 65,536 stacks.
  */
 #include "stackdb.h"
 
@@ -12,6 +19,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#define INDEX_MIN_SLOTS 1024u
 
 struct entry {
   size_t off;
@@ -26,7 +35,7 @@ struct pyr_stackdb {
   pyr_frame *frames;
   size_t nframes, max_frames;
   uint32_t *index; /* slot -> id, 0 = empty */
-  size_t slots;
+  size_t slots, max_slots;
   uint64_t overflows;
 };
 
@@ -36,9 +45,10 @@ pyr_stackdb *pyr_stackdb_new(size_t max_stacks, size_t max_frames) {
     return NULL;
   db->max_stacks = max_stacks;
   db->max_frames = max_frames;
-  db->slots = 16;
-  while (db->slots < max_stacks * 2)
-    db->slots <<= 1;
+  db->max_slots = 16;
+  while (db->max_slots < max_stacks * 2)
+    db->max_slots <<= 1;
+  db->slots = db->max_slots < INDEX_MIN_SLOTS ? db->max_slots : INDEX_MIN_SLOTS;
   db->entries = calloc(max_stacks + 2, sizeof(struct entry));
   db->frames = calloc(max_frames ? max_frames : 1, sizeof(pyr_frame));
   db->index = calloc(db->slots, sizeof(uint32_t));
@@ -84,6 +94,25 @@ static int same(const pyr_stackdb *db, const struct entry *e, const pyr_frame *f
   return 1;
 }
 
+/* Doubles the index and reinserts every id by its stored hash.  Returns
+ * -1 (the old index stays) when out of memory. */
+static int grow_index(pyr_stackdb *db) {
+  size_t slots = db->slots * 2;
+  uint32_t *index = calloc(slots, sizeof(uint32_t));
+  if (!index)
+    return -1;
+  for (size_t id = 2; id < db->nentries; id++) {
+    size_t i = (size_t)db->entries[id].hash & (slots - 1);
+    while (index[i] != 0)
+      i = (i + 1) & (slots - 1);
+    index[i] = (uint32_t)id;
+  }
+  free(db->index);
+  db->index = index;
+  db->slots = slots;
+  return 0;
+}
+
 uint32_t pyr_stackdb_intern(pyr_stackdb *db, const pyr_frame *frames, uint32_t n,
                             uint32_t flags) {
   uint64_t h = hash_frames(frames, n, flags);
@@ -99,6 +128,18 @@ uint32_t pyr_stackdb_intern(pyr_stackdb *db, const pyr_frame *frames, uint32_t n
   if (db->nentries >= db->max_stacks + 2 || db->nframes + n > db->max_frames) {
     db->overflows++;
     return PYR_STACK_OVERFLOW_ID;
+  }
+  /* Keep the load <= 1/2 (stacks = nentries - 2, plus this one).  At
+   * max_slots >= 2 x max_stacks the bound above stops us first; when growing
+   * fails (out of memory) the stack is lost like any other overflow. */
+  if ((db->nentries - 1) * 2 > db->slots) {
+    if (db->slots >= db->max_slots || grow_index(db) != 0) {
+      db->overflows++;
+      return PYR_STACK_OVERFLOW_ID;
+    }
+    i = (size_t)h & (db->slots - 1);
+    while (db->index[i] != 0)
+      i = (i + 1) & (db->slots - 1);
   }
   uint32_t id = (uint32_t)db->nentries++;
   struct entry *e = &db->entries[id];

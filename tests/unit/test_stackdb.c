@@ -113,12 +113,73 @@ static void test_u64map(void **state) {
   pyr_u64map_free(&m);
 }
 
+/* The table starts small and grows on demand, but never past 2 x max
+ * entries, and every key survives each rehash. */
+static void test_u64map_grows(void **state) {
+  pyr_u64map m;
+  uint64_t v;
+  (void)state;
+  assert_int_equal(pyr_u64map_init(&m, 65536), 0);
+  assert_true(m.slots <= 64);
+  assert_int_equal(m.max_slots, 131072);
+  for (uint64_t k = 1; k <= 65536; k++) {
+    assert_int_equal(pyr_u64map_put(&m, k * 0x9e3779b97f4a7c15ull, k), 0);
+    assert_true(m.count * 2 <= m.slots);
+  }
+  assert_int_equal(m.slots, 131072);
+  assert_int_equal(pyr_u64map_put(&m, 12345, 1), -1); /* full at the bound */
+  for (uint64_t k = 1; k <= 65536; k++) {
+    assert_true(pyr_u64map_get(&m, k * 0x9e3779b97f4a7c15ull, &v));
+    assert_int_equal(v, k);
+  }
+  pyr_u64map_clear(&m);
+  assert_false(pyr_u64map_get(&m, 0x9e3779b97f4a7c15ull, &v));
+  pyr_u64map_free(&m);
+  /* A lightly used map stays small. */
+  assert_int_equal(pyr_u64map_init(&m, 65536), 0);
+  for (uint64_t k = 1; k <= 100; k++)
+    assert_int_equal(pyr_u64map_put(&m, k, k), 0);
+  assert_int_equal(m.slots, 256);
+  pyr_u64map_free(&m);
+}
+
+/* More stacks than the index's first size: they all stay distinct and
+ * findable across index growth and a reset. */
+static void test_index_growth(void **state) {
+  pyr_frame f[4];
+  uint32_t n, flags;
+  (void)state;
+  pyr_stackdb *db = pyr_stackdb_new(20000, 80000);
+  assert_non_null(db);
+  for (int round = 0; round < 2; round++) {
+    for (uint64_t s = 0; s < 20000; s++) {
+      fill(f, 4, s + 1);
+      assert_int_equal(pyr_stackdb_intern(db, f, 4, 0), (uint32_t)s + 2);
+    }
+    for (uint64_t s = 0; s < 20000; s++) {
+      fill(f, 4, s + 1);
+      assert_int_equal(pyr_stackdb_intern(db, f, 4, 0), (uint32_t)s + 2); /* dedup */
+      const pyr_frame *g = pyr_stackdb_get(db, (uint32_t)s + 2, &n, &flags);
+      assert_non_null(g);
+      assert_int_equal(n, 4);
+      assert_int_equal(g[3].method, f[3].method);
+    }
+    fill(f, 4, 999999);
+    assert_int_equal(pyr_stackdb_intern(db, f, 4, 0), PYR_STACK_OVERFLOW_ID);
+    assert_int_equal(pyr_stackdb_count(db), 20000);
+    pyr_stackdb_reset(db);
+  }
+  pyr_stackdb_free(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dedup),
       cmocka_unit_test(test_bounds),
       cmocka_unit_test(test_many_stacks),
       cmocka_unit_test(test_u64map),
+      cmocka_unit_test(test_u64map_grows),
+      cmocka_unit_test(test_index_growth),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
