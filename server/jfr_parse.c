@@ -1901,6 +1901,8 @@ static int symbol_text(pyr_jfrp *p, uint64_t key, struct sref *out) {
 
 size_t pyr_jfrp_nmethods(const pyr_jfrp *p) { return p->pools[POOL_METHOD].entries.n; }
 
+size_t pyr_jfrp_nstacks(const pyr_jfrp *p) { return p->pools[POOL_STACK].entries.n; }
+
 int pyr_jfrp_frame_name(pyr_jfrp *p, uint64_t method, pyr_jfrp_str *out) {
   uint32_t idx;
   if (!map_get(&p->pools[POOL_METHOD].idx, method, &idx))

@@ -155,6 +155,8 @@ int pyr_jfrp_frame_name(pyr_jfrp *p, uint64_t method, pyr_jfrp_str *out);
  * callers can cache per method in a plain array of pyr_jfrp_nmethods. */
 int pyr_jfrp_method_frame_name(pyr_jfrp *p, uint32_t method_index, pyr_jfrp_str *out);
 size_t pyr_jfrp_nmethods(const pyr_jfrp *p);
+/* Stack traces in the current chunk's pools (a sizing hint). */
+size_t pyr_jfrp_nstacks(const pyr_jfrp *p);
 
 /* Sets the parse's error message (printf-style) and returns -1, for
  * callbacks that want to stop the parse. */

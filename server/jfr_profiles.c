@@ -431,6 +431,10 @@ static pyr_prof *get_prof(struct conv *cv, pyr_jfrp *p, enum pslot s) {
     return NULL;
   }
   pyr_prof_set_time(cv->prof[s], cv->o->time_nanos, cv->o->duration_nanos);
+  /* One frame name per method and about one location each; at most one
+   * sample per stack (per label set).  Only a hint: ENOMEM here is not an
+   * error, the tables still grow on demand. */
+  (void)pyr_prof_presize(cv->prof[s], cv->nmethods, cv->nmethods, pyr_jfrp_nstacks(p));
   return cv->prof[s];
 }
 

@@ -191,6 +191,25 @@ static int htab_reserve(struct htab *t) {
   return PYR_PROF_OK;
 }
 
+/* Sizes an empty table for n keys at once (load <= 1/2), so that filling
+ * it does not rehash at every doubling.  A table in use is left alone. */
+static int htab_presize(struct htab *t, size_t n) {
+  if (t->cap != 0 || n == 0)
+    return PYR_PROF_OK;
+  size_t cap = 64;
+  while (cap < n * 2)
+    cap *= 2;
+  uint32_t *ids = calloc(cap, sizeof(*ids));
+  uint32_t *hashes = malloc(cap * sizeof(*hashes));
+  if (ids == NULL || hashes == NULL) {
+    free(ids);
+    free(hashes);
+    return PYR_PROF_ENOMEM;
+  }
+  *t = (struct htab){ids, hashes, cap, 0};
+  return PYR_PROF_OK;
+}
+
 static void htab_free(struct htab *t) {
   free(t->ids);
   free(t->hashes);
@@ -273,6 +292,26 @@ pyr_prof *pyr_prof_new(const pyr_prof_type *type, const pyr_prof_limits *limits)
 fail:
   pyr_prof_free(p);
   return NULL;
+}
+
+int pyr_prof_presize(pyr_prof *p, size_t strings, size_t locations, size_t samples) {
+  /* A hint, not a limit: capped so that a hostile count in an upload
+   * costs at most a few MiB up front, and within the profile's limits. */
+  const size_t cap = (size_t)1 << 16;
+  if (strings > cap)
+    strings = cap;
+  if (locations > cap)
+    locations = cap;
+  if (samples > cap)
+    samples = cap;
+  if (locations > p->lim.max_locations)
+    locations = p->lim.max_locations;
+  if (samples > p->lim.max_samples)
+    samples = p->lim.max_samples;
+  if (htab_presize(&p->str_idx, strings) != 0 || htab_presize(&p->loc_idx, locations) != 0 ||
+      htab_presize(&p->sample_idx, samples) != 0)
+    return PYR_PROF_ENOMEM;
+  return PYR_PROF_OK;
 }
 
 void pyr_prof_free(pyr_prof *p) {

@@ -74,6 +74,10 @@ void pyr_prof_free(pyr_prof *p);
 const pyr_prof_type *pyr_prof_get_type(const pyr_prof *p);
 
 /* Time stamps of the profile (ns since epoch; 0 = unknown). */
+/* Optional: sizes the empty string, location and sample indexes for about
+ * this many entries (capped), so that building a profile of known size
+ * does not rehash as it grows.  PYR_PROF_OK or PYR_PROF_ENOMEM. */
+int pyr_prof_presize(pyr_prof *p, size_t strings, size_t locations, size_t samples);
 void pyr_prof_set_time(pyr_prof *p, int64_t time_nanos, int64_t duration_nanos);
 void pyr_prof_get_time(const pyr_prof *p, int64_t *time_nanos, int64_t *duration_nanos);
 
