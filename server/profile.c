@@ -170,18 +170,25 @@ static void htab_put_nogrow(struct htab *t, uint32_t h, uint32_t id) {
 }
 
 /* Makes room for one more entry (keeps load <= 1/2). */
-static int htab_reserve(struct htab *t) {
-  if ((t->n + 1) * 2 <= t->cap)
-    return PYR_PROF_OK;
-  size_t ncap = t->cap ? t->cap * 2 : 64;
-  uint32_t *ids = calloc(ncap, sizeof(*ids));
-  uint32_t *hashes = malloc(ncap * sizeof(*hashes));
+/* An empty table of cap slots (a power of two) into *t. */
+static int htab_alloc(struct htab *t, size_t cap) {
+  uint32_t *ids = calloc(cap, sizeof(*ids));
+  uint32_t *hashes = malloc(cap * sizeof(*hashes));
   if (ids == NULL || hashes == NULL) {
     free(ids);
     free(hashes);
     return PYR_PROF_ENOMEM;
   }
-  struct htab nt = {ids, hashes, ncap, 0};
+  *t = (struct htab){ids, hashes, cap, 0};
+  return PYR_PROF_OK;
+}
+
+static int htab_reserve(struct htab *t) {
+  if ((t->n + 1) * 2 <= t->cap)
+    return PYR_PROF_OK;
+  struct htab nt;
+  if (htab_alloc(&nt, t->cap ? t->cap * 2 : 64) != PYR_PROF_OK)
+    return PYR_PROF_ENOMEM;
   for (size_t i = 0; i < t->cap; i++)
     if (t->ids[i] != 0)
       htab_put_nogrow(&nt, t->hashes[i], t->ids[i] - 1);
@@ -199,15 +206,7 @@ static int htab_presize(struct htab *t, size_t n) {
   size_t cap = 64;
   while (cap < n * 2)
     cap *= 2;
-  uint32_t *ids = calloc(cap, sizeof(*ids));
-  uint32_t *hashes = malloc(cap * sizeof(*hashes));
-  if (ids == NULL || hashes == NULL) {
-    free(ids);
-    free(hashes);
-    return PYR_PROF_ENOMEM;
-  }
-  *t = (struct htab){ids, hashes, cap, 0};
-  return PYR_PROF_OK;
+  return htab_alloc(t, cap);
 }
 
 static void htab_free(struct htab *t) {

@@ -41,25 +41,9 @@ CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
 SELECTOR = '{service_name="orders"}'
 
 
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def pb_str(field, s):
-    b = s.encode()
-    return varint((field << 3) | 2) + varint(len(b)) + b
-
-
-def pb_int(field, v):
-    return varint(field << 3) + varint(v)
+# Protobuf encoders shared with the integration tests (server_it.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from server_it import pb_bytes as pb_str, pb_int  # noqa: E402
 
 
 def request(port, method, path, body=None, headers=None):
