@@ -20,6 +20,7 @@ PKGS=(
   python3                                          # integration tests, demo
   chromium                                         # web UI browser test (headless)
   golang-go                                        # `go tool pprof` reads our pprof export
+  openssl                                          # shipper HTTPS tests make a self-signed certificate
 )
 
 say() { printf 'deps: %s\n' "$*" >&2; }

@@ -43,7 +43,7 @@ SELECTOR = '{service_name="orders"}'
 
 # Protobuf encoders shared with the integration tests (server_it.py).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from server_it import pb_bytes as pb_str, pb_int  # noqa: E402
+from server_it import parse_metrics, pb_bytes as pb_str, pb_int  # noqa: E402
 
 
 def request(port, method, path, body=None, headers=None):
@@ -61,15 +61,7 @@ def request(port, method, path, body=None, headers=None):
 
 def metrics(port):
     _, body, _ = request(port, "GET", "/metrics")
-    out = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            try:
-                out[k] = float(v)
-            except ValueError:
-                pass
-    return out
+    return parse_metrics(body.decode())
 
 
 def main():
